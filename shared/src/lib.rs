@@ -1,0 +1,12 @@
+//! Everything the Digital Tap functions share: the HTTP edge, the pure domain, and the adapters
+//! (store, secrets, mail, clock) behind small traits so that AWS and local mode run the same code.
+
+pub mod api;
+pub mod clock;
+pub mod domain;
+pub mod mail;
+pub mod runtime;
+pub mod secrets;
+pub mod store;
+
+pub use runtime::AppState;

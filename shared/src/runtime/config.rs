@@ -1,0 +1,82 @@
+use std::path::PathBuf;
+
+/// Which adapters the process uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Embedded redb store, encrypted secrets file and mail outbox under `data_dir`.
+    Local { data_dir: PathBuf },
+    /// DynamoDB, Secrets Manager and SES (any endpoint, e.g. moto's, via `AWS_ENDPOINT_URL`).
+    Aws(AwsSettings),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// `DTAP_TABLE_NAME`, default `dtap-main`.
+    pub table_name: String,
+    /// `DTAP_SECRETS_PREFIX`, default `dtap/`: names of the secrets this deployment owns.
+    pub secrets_prefix: String,
+    /// `DTAP_MAIL_FROM`: the verified SES sender.
+    pub mail_from: String,
+    /// `DTAP_CREATE_TABLE=true` creates the table when missing (for emulators and first runs).
+    pub create_table: bool,
+}
+
+/// Settings that do not depend on the mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `DTAP_JWT_SECRET_NAME`: the secret holding the JWT signing key, default `jwt-signing-key`
+    /// (under the secrets prefix in AWS mode). Created on first start when missing.
+    pub jwt_secret_name: String,
+    /// `DTAP_PUBLIC_URL`: the address users reach the API at, used in emails.
+    pub public_url: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            jwt_secret_name: "jwt-signing-key".into(),
+            public_url: "http://127.0.0.1:3000".into(),
+        }
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+impl Settings {
+    pub fn from_env() -> Self {
+        let defaults = Self::default();
+        Self {
+            jwt_secret_name: env_or("DTAP_JWT_SECRET_NAME", &defaults.jwt_secret_name),
+            public_url: env_or("DTAP_PUBLIC_URL", &defaults.public_url),
+        }
+    }
+}
+
+impl AwsSettings {
+    pub fn from_env() -> Self {
+        Self {
+            table_name: env_or("DTAP_TABLE_NAME", "dtap-main"),
+            secrets_prefix: env_or("DTAP_SECRETS_PREFIX", "dtap/"),
+            mail_from: env_or("DTAP_MAIL_FROM", "no-reply@digitaltap.local"),
+            create_table: env_or("DTAP_CREATE_TABLE", "false") == "true",
+        }
+    }
+}
+
+impl Mode {
+    /// `DTAP_MODE=aws` selects AWS mode; anything else is local mode in `default_data_dir`.
+    pub fn from_env(default_data_dir: PathBuf) -> anyhow::Result<Self> {
+        match env_or("DTAP_MODE", "local").as_str() {
+            "aws" => Ok(Self::Aws(AwsSettings::from_env())),
+            "local" => Ok(Self::Local {
+                data_dir: default_data_dir,
+            }),
+            other => anyhow::bail!("DTAP_MODE must be `local` or `aws`, not `{other}`"),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::{Mode, Settings};
+use crate::api::auth::TokenKeys;
+use crate::clock::{Clock, SystemClock};
+use crate::mail::Mailer;
+use crate::mail::outbox::OutboxMailer;
+use crate::mail::ses::SesMailer;
+use crate::secrets::SecretStore;
+use crate::secrets::aws::SecretsManagerStore;
+use crate::secrets::local::LocalSecretFile;
+use crate::store::Table;
+use crate::store::dynamo::DynamoTable;
+use crate::store::embedded::EmbeddedTable;
+
+/// The I/O a process uses; everything else is the same in every mode.
+#[derive(Clone)]
+pub struct Adapters {
+    pub store: Arc<dyn Table>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Adapters {
+    /// Builds the adapters for a mode: clients are created once here, at start (cold start on Lambda).
+    pub async fn for_mode(mode: &Mode) -> anyhow::Result<Self> {
+        match mode {
+            Mode::Local { data_dir } => {
+                std::fs::create_dir_all(data_dir)
+                    .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+                Ok(Self {
+                    store: Arc::new(EmbeddedTable::open(&data_dir.join("dtap.redb"))?),
+                    secrets: Arc::new(LocalSecretFile::open(data_dir)?),
+                    mailer: Arc::new(OutboxMailer::new(data_dir.join("outbox"))?),
+                    clock: Arc::new(SystemClock),
+                })
+            }
+            Mode::Aws(aws) => {
+                let config = aws_config::load_from_env().await;
+                let dynamo = aws_sdk_dynamodb::Client::new(&config);
+                if aws.create_table {
+                    DynamoTable::create_table_if_missing(&dynamo, &aws.table_name).await?;
+                }
+                Ok(Self {
+                    store: Arc::new(DynamoTable::new(dynamo, aws.table_name.clone())),
+                    secrets: Arc::new(SecretsManagerStore::new(
+                        aws_sdk_secretsmanager::Client::new(&config),
+                        aws.secrets_prefix.clone(),
+                    )),
+                    mailer: Arc::new(SesMailer::new(
+                        aws_sdk_sesv2::Client::new(&config),
+                        aws.mail_from.clone(),
+                    )),
+                    clock: Arc::new(SystemClock),
+                })
+            }
+        }
+    }
+}
+
+/// What every handler gets: the adapters and the keys derived from them at start.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Table>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub tokens: Arc<TokenKeys>,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    pub async fn new(adapters: Adapters, settings: Settings) -> anyhow::Result<Self> {
+        let tokens = TokenKeys::load_or_create(adapters.secrets.as_ref(), &settings.jwt_secret_name)
+            .await
+            .context("loading the JWT signing key")?;
+        Ok(Self {
+            store: adapters.store,
+            secrets: adapters.secrets,
+            mailer: adapters.mailer,
+            clock: adapters.clock,
+            tokens: Arc::new(tokens),
+            settings: Arc::new(settings),
+        })
+    }
+
+    /// Reads the mode and settings from the environment; what a Lambda `main` calls once.
+    pub async fn from_env(default_data_dir: std::path::PathBuf) -> anyhow::Result<Self> {
+        let mode = Mode::from_env(default_data_dir)?;
+        let adapters = Adapters::for_mode(&mode).await?;
+        Self::new(adapters, Settings::from_env()).await
+    }
+}
