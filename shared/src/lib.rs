@@ -2,6 +2,7 @@
 //! (store, secrets, mail, clock) behind small traits so that AWS and local mode run the same code.
 
 pub mod api;
+pub mod auth;
 pub mod clock;
 pub mod domain;
 pub mod mail;

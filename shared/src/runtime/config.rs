@@ -69,12 +69,14 @@ impl AwsSettings {
 }
 
 impl Mode {
-    /// `DTAP_MODE=aws` selects AWS mode; anything else is local mode in `default_data_dir`.
-    pub fn from_env(default_data_dir: PathBuf) -> anyhow::Result<Self> {
-        match env_or("DTAP_MODE", "local").as_str() {
+    /// `DTAP_MODE=aws` selects AWS mode, `DTAP_MODE=local` local mode in `local_data_dir`; when
+    /// unset, `default_aws` decides (Lambda has no disk to keep a local store on).
+    pub fn from_env(local_data_dir: PathBuf, default_aws: bool) -> anyhow::Result<Self> {
+        let default = if default_aws { "aws" } else { "local" };
+        match env_or("DTAP_MODE", default).as_str() {
             "aws" => Ok(Self::Aws(AwsSettings::from_env())),
             "local" => Ok(Self::Local {
-                data_dir: default_data_dir,
+                data_dir: local_data_dir,
             }),
             other => anyhow::bail!("DTAP_MODE must be `local` or `aws`, not `{other}`"),
         }

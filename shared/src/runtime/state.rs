@@ -3,7 +3,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::{Mode, Settings};
-use crate::api::auth::TokenKeys;
+use crate::auth::TokenKeys;
 use crate::clock::{Clock, SystemClock};
 use crate::mail::Mailer;
 use crate::mail::outbox::OutboxMailer;
@@ -74,9 +74,10 @@ pub struct AppState {
 
 impl AppState {
     pub async fn new(adapters: Adapters, settings: Settings) -> anyhow::Result<Self> {
-        let tokens = TokenKeys::load_or_create(adapters.secrets.as_ref(), &settings.jwt_secret_name)
-            .await
-            .context("loading the JWT signing key")?;
+        let tokens =
+            TokenKeys::load_or_create(adapters.secrets.as_ref(), &settings.jwt_secret_name)
+                .await
+                .context("loading the JWT signing key")?;
         Ok(Self {
             store: adapters.store,
             secrets: adapters.secrets,
@@ -87,10 +88,9 @@ impl AppState {
         })
     }
 
-    /// Reads the mode and settings from the environment; what a Lambda `main` calls once.
-    pub async fn from_env(default_data_dir: std::path::PathBuf) -> anyhow::Result<Self> {
-        let mode = Mode::from_env(default_data_dir)?;
-        let adapters = Adapters::for_mode(&mode).await?;
+    /// Builds the state for a mode with settings from the environment.
+    pub async fn for_mode(mode: &Mode) -> anyhow::Result<Self> {
+        let adapters = Adapters::for_mode(mode).await?;
         Self::new(adapters, Settings::from_env()).await
     }
 }

@@ -13,6 +13,8 @@
 pub mod dynamo;
 pub mod embedded;
 mod item;
+pub mod keys;
+pub mod repos;
 
 pub use item::{Cursor, Item, Key};
 
@@ -35,8 +37,14 @@ pub enum Condition {
 /// One write in a transaction.
 #[derive(Clone, Debug)]
 pub enum WriteOp {
-    Put { item: Item, condition: Condition },
-    Delete { key: Key, condition: Condition },
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        key: Key,
+        condition: Condition,
+    },
     /// Sets the given attributes on an existing item (other attributes are kept).
     Update {
         key: Key,
@@ -44,7 +52,10 @@ pub enum WriteOp {
         condition: Condition,
     },
     /// Asserts a condition on an item without writing it.
-    Check { key: Key, condition: Condition },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
 }
 
 /// Which key a query runs on.

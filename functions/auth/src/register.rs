@@ -1,0 +1,173 @@
+use axum::extract::State;
+use dtap_shared::AppState;
+use dtap_shared::api::{ApiError, ApiJson, ApiResult, Created};
+use dtap_shared::auth::passwords;
+use dtap_shared::domain::email::Email;
+use dtap_shared::domain::ids::{MembershipId, OrgId, UserId};
+use dtap_shared::domain::names::DisplayName;
+use dtap_shared::domain::password::Password;
+use dtap_shared::domain::plan::Plan;
+use dtap_shared::domain::role::Role;
+use dtap_shared::domain::slug::OrgSlug;
+use dtap_shared::domain::{FieldError, required};
+use dtap_shared::store::repos::orgs::{self, MembershipRecord, OrgRecord};
+use dtap_shared::store::repos::users::{self, UserRecord};
+use dtap_shared::store::{Condition, StoreError, WriteOp, keys};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// Full name.
+    #[schema(example = "Jane Smith")]
+    name: Option<String>,
+    #[schema(example = "jane@acme.com")]
+    email: Option<String>,
+    /// At least 8 characters.
+    #[schema(example = "securepass123", min_length = 8)]
+    password: Option<String>,
+    company: Option<String>,
+    /// The organization to create; defaults to `company`, then to `name`. Its slug is derived
+    /// from it.
+    org_name: Option<String>,
+}
+
+/// A registration that passed validation.
+struct Registration {
+    name: DisplayName,
+    email: Email,
+    password: Password,
+    company: Option<DisplayName>,
+    org_name: DisplayName,
+    slug: OrgSlug,
+}
+
+impl TryFrom<RegisterRequest> for Registration {
+    type Error = FieldError;
+
+    fn try_from(body: RegisterRequest) -> Result<Self, FieldError> {
+        let name = DisplayName::parse("name", &required("name", body.name)?)?;
+        let email = Email::parse("email", &required("email", body.email)?)?;
+        let password = Password::parse("password", required("password", body.password)?)?;
+        let company = body
+            .company
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| DisplayName::parse("company", &c))
+            .transpose()?;
+        let org_name = match body.org_name {
+            Some(raw) => DisplayName::parse("org_name", &raw)?,
+            None => company.clone().unwrap_or_else(|| name.clone()),
+        };
+        let slug = OrgSlug::from_name(org_name.as_str());
+        Ok(Self {
+            name,
+            email,
+            password,
+            company,
+            org_name,
+            slug,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgMembership {
+    slug: String,
+    role: Role,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredUser {
+    id: String,
+    name: String,
+    email: String,
+    org: OrgMembership,
+}
+
+/// Create an account: a user and an organization they own.
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = RegisteredUser),
+        (status = 400, description = "Invalid input; the message names the field"),
+        (status = 409, description = "Email already registered or organization slug taken"),
+    )
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> ApiResult<Created<RegisteredUser>> {
+    let registration = Registration::try_from(body)?;
+    let now = state.clock.now();
+    let user = UserRecord {
+        id: UserId::generate(),
+        name: registration.name.into_string(),
+        email: registration.email.as_str().to_owned(),
+        company: registration.company.map(DisplayName::into_string),
+        password_hash: passwords::hash(registration.password).await?,
+        credential_version: 0,
+        created_at: now,
+    };
+    let org = OrgRecord {
+        id: OrgId::generate(),
+        slug: registration.slug.as_str().to_owned(),
+        name: registration.org_name.into_string(),
+        plan: Plan::Starter,
+        created_at: now,
+    };
+    let membership = MembershipRecord {
+        membership_id: MembershipId::generate(),
+        org_id: org.id.clone(),
+        user_id: user.id.clone(),
+        role: Role::Owner,
+        joined_at: now,
+    };
+    let put = |item| WriteOp::Put {
+        item,
+        condition: Condition::NotExists,
+    };
+    // The email and slug claims are written with what they guard, so a registration is whole
+    // or absent, and of two racing for one email exactly one wins.
+    let ops = vec![
+        put(users::email_claim_item(&registration.email, &user.id)?),
+        put(orgs::slug_claim_item(&registration.slug, &org.id)?),
+        put(user.item()?),
+        put(org.item()?),
+        put(membership.item()?),
+    ];
+    match state.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed { op }) => {
+            let email_taken = match op {
+                Some(index) => index == 0,
+                None => state
+                    .store
+                    .get(&keys::email(&registration.email))
+                    .await?
+                    .is_some(),
+            };
+            return Err(if email_taken {
+                ApiError::Conflict("email: is already registered".into())
+            } else {
+                ApiError::Conflict(format!(
+                    "org_name: the organization slug `{}` is already taken",
+                    registration.slug
+                ))
+            });
+        }
+        Err(other) => return Err(other.into()),
+    }
+    tracing::info!(user_id = %user.id, org_id = %org.id, "registered");
+    Ok(Created(RegisteredUser {
+        id: user.id.to_string(),
+        name: user.name,
+        email: user.email,
+        org: OrgMembership {
+            slug: org.slug,
+            role: Role::Owner,
+        },
+    }))
+}

@@ -1,0 +1,97 @@
+//! Every key pattern of the single table, built in exactly one place (infra/README.md lists them).
+
+use super::Key;
+use crate::domain::email::Email;
+use crate::domain::ids::{ApiKeyId, MembershipId, OrgId, UserId};
+use crate::domain::slug::OrgSlug;
+
+pub fn user(id: &UserId) -> Key {
+    Key::new(format!("USER#{id}"), "PROFILE")
+}
+
+/// Guards email uniqueness; written in the same transaction as the user.
+pub fn email(email: &Email) -> Key {
+    Key::new(format!("EMAIL#{email}"), "USER")
+}
+
+pub fn org(id: &OrgId) -> Key {
+    Key::new(format!("ORG#{id}"), "META")
+}
+
+/// Guards slug uniqueness; written in the same transaction as the org.
+pub fn slug(slug: &OrgSlug) -> Key {
+    Key::new(format!("SLUG#{slug}"), "ORG")
+}
+
+pub fn membership(org: &OrgId, user: &UserId) -> Key {
+    Key::new(format!("ORG#{org}"), format!("MEMBER#{user}"))
+}
+
+/// Index key listing a user's orgs in the order they joined.
+pub fn membership_by_user(user: &UserId, membership: &MembershipId) -> Key {
+    Key::new(format!("USER#{user}"), format!("ORG#{membership}"))
+}
+
+pub fn memberships_of_user_prefix() -> &'static str {
+    "ORG#"
+}
+
+pub fn user_partition(user: &UserId) -> String {
+    format!("USER#{user}")
+}
+
+pub fn org_partition(org: &OrgId) -> String {
+    format!("ORG#{org}")
+}
+
+/// The sort-key prefix of the clusters an org manages (`ORG#o / CLUSTER#<platform>#<id>`).
+pub fn clusters_prefix() -> &'static str {
+    "CLUSTER#"
+}
+
+/// An API key, found by the hash of the presented key.
+pub fn api_key(fingerprint: &str) -> Key {
+    Key::new(format!("APIKEY#{fingerprint}"), "KEY")
+}
+
+/// Index key listing a user's keys for one org, oldest first.
+pub fn api_key_by_user(user: &UserId, org: &OrgId, id: &ApiKeyId) -> Key {
+    Key::new(format!("USER#{user}"), format!("APIKEY#{org}#{id}"))
+}
+
+pub fn api_keys_of_user_prefix(org: &OrgId) -> String {
+    format!("APIKEY#{org}#")
+}
+
+/// A password-reset token, found by the hash of the token.
+pub fn reset_token(fingerprint: &str) -> Key {
+    Key::new(format!("RESET#{fingerprint}"), "TOKEN")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_the_documented_shapes() {
+        let user = UserId::parse("usr_01hzy8k7m3q4w5e6r7t8y9u0ia").unwrap();
+        let org = OrgId::parse("org_01hzy8k7m3q4w5e6r7t8y9u0ib").unwrap();
+        assert_eq!(
+            self::user(&user),
+            Key::new("USER#usr_01hzy8k7m3q4w5e6r7t8y9u0ia", "PROFILE")
+        );
+        assert_eq!(
+            email(&Email::parse("email", "Jane@Acme.com").unwrap()),
+            Key::new("EMAIL#jane@acme.com", "USER")
+        );
+        assert_eq!(
+            membership(&org, &user),
+            Key::new(
+                "ORG#org_01hzy8k7m3q4w5e6r7t8y9u0ib",
+                "MEMBER#usr_01hzy8k7m3q4w5e6r7t8y9u0ia"
+            )
+        );
+        assert_eq!(api_key("ab12"), Key::new("APIKEY#ab12", "KEY"));
+        assert_eq!(reset_token("cd34"), Key::new("RESET#cd34", "TOKEN"));
+    }
+}

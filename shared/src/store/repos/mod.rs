@@ -1,0 +1,7 @@
+//! Repositories: one per aggregate, written once on top of [`Table`](super::Table), so DynamoDB
+//! and the embedded file run exactly the same data-access code.
+
+pub mod api_keys;
+pub mod orgs;
+pub mod reset_tokens;
+pub mod users;
