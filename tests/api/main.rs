@@ -1,1 +1,8 @@
-//! Black-box API tests.
+//! Black-box API tests: each test starts the real application on a free port with a fresh data
+//! dir (see `helpers::spawn_app`) and speaks HTTP to it, as a client written from the docs would.
+
+mod account;
+mod auth;
+mod edge;
+mod helpers;
+mod reset;
