@@ -5,4 +5,5 @@ mod account;
 mod auth;
 mod edge;
 mod helpers;
+mod lambda_events;
 mod reset;
