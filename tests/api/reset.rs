@@ -76,6 +76,9 @@ async fn a_reset_token_works_once_and_revokes_earlier_tokens() {
     app.get_with_token("/v1/account", &before.token)
         .await
         .assert_error(401, "UNAUTHORIZED");
+    app.get_with_key("/v1/account", &before.api_key)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]

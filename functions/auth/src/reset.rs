@@ -7,6 +7,7 @@ use dtap_shared::domain::email::Email;
 use dtap_shared::domain::password::Password;
 use dtap_shared::domain::required;
 use dtap_shared::mail::Mail;
+use dtap_shared::store::repos::api_keys as key_repo;
 use dtap_shared::store::repos::reset_tokens::{RESET_TOKEN_TTL_SECONDS, ResetTokenRecord};
 use dtap_shared::store::repos::users;
 use dtap_shared::store::{Condition, StoreError, WriteOp, keys};
@@ -82,7 +83,8 @@ pub struct ConfirmReset {
     password: Option<String>,
 }
 
-/// Set a new password with a reset token. Every JWT issued before it stops working.
+/// Set a new password with a reset token. Every JWT issued before it stops working, and so do
+/// the API keys that logins issued (keys created by name under `/v1/account/api-keys` stay).
 #[utoipa::path(
     post,
     path = "/auth/reset-password/confirm",
@@ -128,6 +130,7 @@ pub async fn confirm_reset(
         Err(StoreError::ConditionFailed { .. }) => return Err(invalid()),
         Err(other) => return Err(other.into()),
     }
+    key_repo::revoke_login_keys(store, &user.id).await?;
     tracing::info!(user_id = %user.id, "password reset");
     Ok(Message::new("Password has been reset"))
 }

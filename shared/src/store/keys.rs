@@ -63,6 +63,10 @@ pub fn api_keys_of_user_prefix(org: &OrgId) -> String {
     format!("APIKEY#{org}#")
 }
 
+pub fn all_api_keys_of_user_prefix() -> &'static str {
+    "APIKEY#"
+}
+
 /// A password-reset token, found by the hash of the token.
 pub fn reset_token(fingerprint: &str) -> Key {
     Key::new(format!("RESET#{fingerprint}"), "TOKEN")

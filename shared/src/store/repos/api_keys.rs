@@ -53,11 +53,19 @@ pub async fn list_for_user(
     user: &UserId,
     org: &OrgId,
 ) -> StoreResult<Vec<ApiKeyRecord>> {
+    list_by_prefix(table, user, &keys::api_keys_of_user_prefix(org)).await
+}
+
+async fn list_by_prefix(
+    table: &dyn Table,
+    user: &UserId,
+    prefix: &str,
+) -> StoreResult<Vec<ApiKeyRecord>> {
     let mut keys_found = Vec::new();
     let mut cursor = None;
     loop {
         let query = Query::partition(Index::Gsi1, keys::user_partition(user))
-            .begins_with(keys::api_keys_of_user_prefix(org))
+            .begins_with(prefix)
             .limit(100)
             .after(cursor);
         let page = table.query(&query).await?;
@@ -99,9 +107,24 @@ pub async fn prune_login_keys(
         .filter(|key| key.origin == KeyOrigin::Login)
         .collect();
     let excess = login_keys.len().saturating_sub(keep);
-    let ops: Vec<WriteOp> = login_keys
+    revoke_all(table, &login_keys[..excess]).await
+}
+
+/// Revokes every login-issued key of the user in every org: after a password reset, whoever
+/// logged in with the old password keeps nothing. Keys the user created by name stay.
+pub async fn revoke_login_keys(table: &dyn Table, user: &UserId) -> StoreResult<()> {
+    let login_keys: Vec<ApiKeyRecord> =
+        list_by_prefix(table, user, keys::all_api_keys_of_user_prefix())
+            .await?
+            .into_iter()
+            .filter(|key| key.origin == KeyOrigin::Login)
+            .collect();
+    revoke_all(table, &login_keys).await
+}
+
+async fn revoke_all(table: &dyn Table, doomed: &[ApiKeyRecord]) -> StoreResult<()> {
+    let ops: Vec<WriteOp> = doomed
         .iter()
-        .take(excess)
         .map(|key| WriteOp::Delete {
             key: keys::api_key(&key.fingerprint),
             condition: Condition::Always,
