@@ -1,8 +1,10 @@
-//! Outgoing mail: SES in AWS mode ([`ses::SesMailer`]); in local mode an outbox directory of
-//! files the user can read ([`outbox::OutboxMailer`]).
+//! Outgoing mail: SES in AWS mode ([`ses::SesMailer`]); in local mode an SMTP server when one is
+//! configured ([`smtp::SmtpMailer`]), else an outbox directory of files the user can read
+//! ([`outbox::OutboxMailer`]).
 
 pub mod outbox;
 pub mod ses;
+pub mod smtp;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

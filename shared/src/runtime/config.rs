@@ -1,9 +1,12 @@
 use std::path::PathBuf;
 
+use secrecy::SecretString;
+
 /// Which adapters the process uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Embedded redb store, encrypted secrets file and mail outbox under `data_dir`.
+    /// Embedded redb store, encrypted secrets file and mail outbox under `data_dir` (mail goes
+    /// through SMTP instead when [`Settings::smtp_url`] is set).
     Local { data_dir: PathBuf },
     /// DynamoDB, Secrets Manager and SES (any endpoint, e.g. moto's, via `AWS_ENDPOINT_URL`).
     Aws(AwsSettings),
@@ -15,27 +18,36 @@ pub struct AwsSettings {
     pub table_name: String,
     /// `DTAP_SECRETS_PREFIX`, default `dtap/`: names of the secrets this deployment owns.
     pub secrets_prefix: String,
-    /// `DTAP_MAIL_FROM`: the verified SES sender.
+    /// `DTAP_MAIL_FROM`: the verified SES sender (the same as [`Settings::mail_from`]).
     pub mail_from: String,
     /// `DTAP_CREATE_TABLE=true` creates the table when missing (for emulators and first runs).
     pub create_table: bool,
 }
 
 /// Settings that do not depend on the mode.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// `DTAP_JWT_SECRET_NAME`: the secret holding the JWT signing key, default `jwt-signing-key`
     /// (under the secrets prefix in AWS mode). Created on first start when missing.
     pub jwt_secret_name: String,
     /// `DTAP_PUBLIC_URL`: the address users reach the API at, used in emails.
     pub public_url: String,
+    /// `DTAP_MAIL_FROM`: the sender of every mail.
+    pub mail_from: String,
+    /// `DTAP_SMTP_URL`: when set, local mode sends mail through this SMTP server instead of
+    /// writing it to the outbox. Secret: it usually carries the server's password.
+    pub smtp_url: Option<SecretString>,
 }
+
+const DEFAULT_MAIL_FROM: &str = "no-reply@digitaltap.local";
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             jwt_secret_name: "jwt-signing-key".into(),
             public_url: "http://127.0.0.1:3000".into(),
+            mail_from: DEFAULT_MAIL_FROM.into(),
+            smtp_url: None,
         }
     }
 }
@@ -53,6 +65,11 @@ impl Settings {
         Self {
             jwt_secret_name: env_or("DTAP_JWT_SECRET_NAME", &defaults.jwt_secret_name),
             public_url: env_or("DTAP_PUBLIC_URL", &defaults.public_url),
+            mail_from: env_or("DTAP_MAIL_FROM", &defaults.mail_from),
+            smtp_url: std::env::var("DTAP_SMTP_URL")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(SecretString::from),
         }
     }
 }
@@ -62,7 +79,7 @@ impl AwsSettings {
         Self {
             table_name: env_or("DTAP_TABLE_NAME", "dtap-main"),
             secrets_prefix: env_or("DTAP_SECRETS_PREFIX", "dtap/"),
-            mail_from: env_or("DTAP_MAIL_FROM", "no-reply@digitaltap.local"),
+            mail_from: env_or("DTAP_MAIL_FROM", DEFAULT_MAIL_FROM),
             create_table: env_or("DTAP_CREATE_TABLE", "false") == "true",
         }
     }

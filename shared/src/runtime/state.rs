@@ -8,6 +8,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::mail::Mailer;
 use crate::mail::outbox::OutboxMailer;
 use crate::mail::ses::SesMailer;
+use crate::mail::smtp::SmtpMailer;
 use crate::secrets::SecretStore;
 use crate::secrets::aws::SecretsManagerStore;
 use crate::secrets::local::LocalSecretFile;
@@ -25,16 +26,32 @@ pub struct Adapters {
 }
 
 impl Adapters {
-    /// Builds the adapters for a mode: clients are created once here, at start (cold start on Lambda).
+    /// The adapters for a mode with default settings: in local mode mail always goes to the
+    /// outbox, whatever the environment says, which is what tests that read the outbox need.
     pub async fn for_mode(mode: &Mode) -> anyhow::Result<Self> {
+        Self::for_mode_with(mode, &Settings::default()).await
+    }
+
+    /// Builds the adapters for a mode: clients are created once here, at start (cold start on Lambda).
+    pub async fn for_mode_with(mode: &Mode, settings: &Settings) -> anyhow::Result<Self> {
         match mode {
             Mode::Local { data_dir } => {
+                // Before anything is written to the data dir: a bad URL only has to be fixed.
+                let smtp = settings
+                    .smtp_url
+                    .as_ref()
+                    .map(|url| SmtpMailer::new(url, &settings.mail_from))
+                    .transpose()
+                    .context("cannot send mail through DTAP_SMTP_URL")?;
                 std::fs::create_dir_all(data_dir)
                     .with_context(|| format!("creating data dir {}", data_dir.display()))?;
                 Ok(Self {
                     store: Arc::new(EmbeddedTable::open(&data_dir.join("dtap.redb"))?),
                     secrets: Arc::new(LocalSecretFile::open(data_dir)?),
-                    mailer: Arc::new(OutboxMailer::new(data_dir.join("outbox"))?),
+                    mailer: match smtp {
+                        Some(smtp) => Arc::new(smtp),
+                        None => Arc::new(OutboxMailer::new(data_dir.join("outbox"))?),
+                    },
                     clock: Arc::new(SystemClock),
                 })
             }
@@ -90,7 +107,8 @@ impl AppState {
 
     /// Builds the state for a mode with settings from the environment.
     pub async fn for_mode(mode: &Mode) -> anyhow::Result<Self> {
-        let adapters = Adapters::for_mode(mode).await?;
-        Self::new(adapters, Settings::from_env()).await
+        let settings = Settings::from_env();
+        let adapters = Adapters::for_mode_with(mode, &settings).await?;
+        Self::new(adapters, settings).await
     }
 }
