@@ -67,6 +67,11 @@ pub fn all_api_keys_of_user_prefix() -> &'static str {
     "APIKEY#"
 }
 
+/// An org's usage counters for one calendar month (`yyyy-mm`, UTC).
+pub fn usage(org: &OrgId, month: &str) -> Key {
+    Key::new(format!("ORG#{org}"), format!("USAGE#{month}"))
+}
+
 /// A password-reset token, found by the hash of the token.
 pub fn reset_token(fingerprint: &str) -> Key {
     Key::new(format!("RESET#{fingerprint}"), "TOKEN")

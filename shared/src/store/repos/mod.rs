@@ -4,4 +4,5 @@
 pub mod api_keys;
 pub mod orgs;
 pub mod reset_tokens;
+pub mod usage;
 pub mod users;
