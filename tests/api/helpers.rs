@@ -106,6 +106,12 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// The app's clock, in unix seconds.
+    pub fn clock_now(&self) -> i64 {
+        use dtap_shared::clock::Clock;
+        self.clock.now().timestamp()
+    }
+
     pub fn outbox(&self) -> PathBuf {
         self.data_dir.path().join("outbox")
     }

@@ -6,4 +6,5 @@ mod auth;
 mod edge;
 mod helpers;
 mod lambda_events;
+mod rate_limits;
 mod reset;

@@ -2,6 +2,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use dtap_shared::AppState;
 use dtap_shared::api::auth::{acting_membership, requested_org};
+use dtap_shared::api::rate_limit::{IpThrottle, throttle_email};
 use dtap_shared::api::{ApiError, ApiJson, ApiResult, Envelope};
 use dtap_shared::auth::tokens::TOKEN_TTL_SECONDS;
 use dtap_shared::auth::{api_keys, passwords};
@@ -54,11 +55,13 @@ const BAD_CREDENTIALS: &str = "Invalid email or password";
 )]
 pub async fn login(
     State(state): State<AppState>,
+    _throttle: IpThrottle,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Envelope<LoginTokens>> {
     let email = Email::parse("email", &required("email", body.email)?)?;
     let password = required("password", body.password)?;
+    throttle_email(&state, "login", &email).await?;
     let store = state.store.as_ref();
     let user = users::find_by_email(store, &email).await?;
     let verified =

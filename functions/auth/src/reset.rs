@@ -1,6 +1,7 @@
 use axum::extract::State;
 use dtap_shared::AppState;
 use dtap_shared::api::envelope::Message;
+use dtap_shared::api::rate_limit::{IpThrottle, throttle_email};
 use dtap_shared::api::{ApiError, ApiJson, ApiResult, Envelope};
 use dtap_shared::auth::{api_keys, passwords};
 use dtap_shared::domain::email::Email;
@@ -38,9 +39,11 @@ pub struct ResetRequest {
 )]
 pub async fn request_reset(
     State(state): State<AppState>,
+    _throttle: IpThrottle,
     ApiJson(body): ApiJson<ResetRequest>,
 ) -> ApiResult<Envelope<Message>> {
     let email = Email::parse("email", &required("email", body.email)?)?;
+    throttle_email(&state, "reset", &email).await?;
     let store = state.store.as_ref();
     if let Some(user) = users::find_by_email(store, &email).await? {
         let token = api_keys::random_token();
@@ -97,6 +100,7 @@ pub struct ConfirmReset {
 )]
 pub async fn confirm_reset(
     State(state): State<AppState>,
+    _throttle: IpThrottle,
     ApiJson(body): ApiJson<ConfirmReset>,
 ) -> ApiResult<Envelope<Message>> {
     let token = required("token", body.token)?;

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::error::ApiError;
 use super::json::BODY_LIMIT;
-use super::request_id;
+use super::{rate_limit, request_id};
 use crate::AppState;
 
 /// The routes of an endpoint group, written relative to the version prefix (`/auth/login`).
@@ -50,6 +50,7 @@ pub fn app(routes: Routes, state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(rate_limit::report))
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn(request_id::assign))
 }

@@ -37,6 +37,10 @@ pub struct Settings {
     /// `DTAP_SMTP_URL`: when set, local mode sends mail through this SMTP server instead of
     /// writing it to the outbox. Secret: it usually carries the server's password.
     pub smtp_url: Option<SecretString>,
+    /// `DTAP_TRUST_FORWARDED_FOR=true`: take the client's IP (for auth throttling) from the
+    /// first `X-Forwarded-For` entry. Only behind a proxy that sets it; otherwise clients could
+    /// pick their own IP and dodge the per-IP limit.
+    pub trust_forwarded_for: bool,
 }
 
 const DEFAULT_MAIL_FROM: &str = "no-reply@digitaltap.local";
@@ -48,6 +52,7 @@ impl Default for Settings {
             public_url: "http://127.0.0.1:3000".into(),
             mail_from: DEFAULT_MAIL_FROM.into(),
             smtp_url: None,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -70,6 +75,7 @@ impl Settings {
                 .ok()
                 .filter(|v| !v.trim().is_empty())
                 .map(SecretString::from),
+            trust_forwarded_for: env_or("DTAP_TRUST_FORWARDED_FOR", "false") == "true",
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::mail::Mailer;
 use crate::mail::outbox::OutboxMailer;
 use crate::mail::ses::SesMailer;
 use crate::mail::smtp::SmtpMailer;
+use crate::ratelimit::{MemoryRateCounter, RateCounter, TableRateCounter};
 use crate::secrets::SecretStore;
 use crate::secrets::aws::SecretsManagerStore;
 use crate::secrets::local::LocalSecretFile;
@@ -23,6 +24,7 @@ pub struct Adapters {
     pub secrets: Arc<dyn SecretStore>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
+    pub rate_counter: Arc<dyn RateCounter>,
 }
 
 impl Adapters {
@@ -53,6 +55,7 @@ impl Adapters {
                         None => Arc::new(OutboxMailer::new(data_dir.join("outbox"))?),
                     },
                     clock: Arc::new(SystemClock),
+                    rate_counter: Arc::new(MemoryRateCounter::default()),
                 })
             }
             Mode::Aws(aws) => {
@@ -61,8 +64,11 @@ impl Adapters {
                 if aws.create_table {
                     DynamoTable::create_table_if_missing(&dynamo, &aws.table_name).await?;
                 }
+                let store: Arc<dyn Table> =
+                    Arc::new(DynamoTable::new(dynamo, aws.table_name.clone()));
                 Ok(Self {
-                    store: Arc::new(DynamoTable::new(dynamo, aws.table_name.clone())),
+                    rate_counter: Arc::new(TableRateCounter::new(store.clone())),
+                    store,
                     secrets: Arc::new(SecretsManagerStore::new(
                         aws_sdk_secretsmanager::Client::new(&config),
                         aws.secrets_prefix.clone(),
@@ -85,6 +91,7 @@ pub struct AppState {
     pub secrets: Arc<dyn SecretStore>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
+    pub rate_counter: Arc<dyn RateCounter>,
     pub tokens: Arc<TokenKeys>,
     pub settings: Arc<Settings>,
 }
@@ -100,6 +107,7 @@ impl AppState {
             secrets: adapters.secrets,
             mailer: adapters.mailer,
             clock: adapters.clock,
+            rate_counter: adapters.rate_counter,
             tokens: Arc::new(tokens),
             settings: Arc::new(settings),
         })
