@@ -11,6 +11,7 @@ use dtap_shared::domain::role::Role;
 use dtap_shared::domain::slug::OrgSlug;
 use dtap_shared::domain::{FieldError, required};
 use dtap_shared::store::repos::orgs::{self, MembershipRecord, OrgRecord};
+use dtap_shared::store::repos::plans;
 use dtap_shared::store::repos::users::{self, UserRecord};
 use dtap_shared::store::{Condition, StoreError, WriteOp, keys};
 use serde::{Deserialize, Serialize};
@@ -137,6 +138,8 @@ pub async fn register(
         put(user.item()?),
         put(org.item()?),
         put(membership.item()?),
+        // Invoices are derived from the plan history, which starts with the org.
+        put(plans::initial_item(&org)?),
     ];
     match state.store.transact(ops).await {
         Ok(()) => {}

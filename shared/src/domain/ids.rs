@@ -44,6 +44,16 @@ id_type!(OrgId, "org_");
 id_type!(ApiKeyId, "key_");
 id_type!(RequestId, "req_");
 id_type!(
+    /// An action on a cluster; time-ordered, so an org's actions list in the order they happened.
+    ActionId,
+    "act_"
+);
+id_type!(
+    /// An alert in an org's feed; time-ordered like actions.
+    AlertId,
+    "alt_"
+);
+id_type!(
     /// Orders a user's memberships by the time they joined (the first is the default org).
     MembershipId,
     "mem_"

@@ -1,6 +1,7 @@
 //! Pure types and rules, no I/O. A value of one of these types has already been validated:
 //! parse at the edge, then pass typed values inward.
 
+pub mod billing;
 pub mod email;
 pub mod ids;
 pub mod names;

@@ -20,4 +20,27 @@ impl Plan {
             Self::Enterprise => "enterprise",
         }
     }
+
+    /// The flat monthly price in whole US dollars: the one price table of the service. Growth is
+    /// the documented 499; starter and enterprise are the service's own choice (README, "API
+    /// decisions").
+    pub fn monthly_price_usd(self) -> u32 {
+        match self {
+            Self::Starter => 99,
+            Self::Growth => 499,
+            Self::Enterprise => 1999,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growth_costs_what_the_documentation_shows() {
+        assert_eq!(Plan::Growth.monthly_price_usd(), 499);
+        assert!(Plan::Starter.monthly_price_usd() < Plan::Growth.monthly_price_usd());
+        assert!(Plan::Growth.monthly_price_usd() < Plan::Enterprise.monthly_price_usd());
+    }
 }

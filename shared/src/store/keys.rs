@@ -1,8 +1,10 @@
 //! Every key pattern of the single table, built in exactly one place (infra/README.md lists them).
 
+use chrono::{DateTime, SecondsFormat, Utc};
+
 use super::Key;
 use crate::domain::email::Email;
-use crate::domain::ids::{ApiKeyId, MembershipId, OrgId, UserId};
+use crate::domain::ids::{ActionId, AlertId, ApiKeyId, MembershipId, OrgId, UserId};
 use crate::domain::slug::OrgSlug;
 
 pub fn user(id: &UserId) -> Key {
@@ -72,6 +74,41 @@ pub fn usage(org: &OrgId, month: &str) -> Key {
     Key::new(format!("ORG#{org}"), format!("USAGE#{month}"))
 }
 
+/// One entry of an org's plan history: from `since` on, the org is on the item's plan. The
+/// timestamp has a fixed width (microseconds, `Z`), so sort keys order like the times.
+pub fn plan_change(org: &OrgId, since: DateTime<Utc>) -> Key {
+    Key::new(
+        format!("ORG#{org}"),
+        format!(
+            "PLAN#{}",
+            since.to_rfc3339_opts(SecondsFormat::Micros, true)
+        ),
+    )
+}
+
+pub fn plan_changes_prefix() -> &'static str {
+    "PLAN#"
+}
+
+/// An action on one of the org's clusters; ids are ULIDs, so the partition lists them in time
+/// order.
+pub fn action(org: &OrgId, id: &ActionId) -> Key {
+    Key::new(format!("ORG#{org}"), format!("ACTION#{id}"))
+}
+
+pub fn actions_prefix() -> &'static str {
+    "ACTION#"
+}
+
+/// An entry of the org's alert feed, time-ordered like actions.
+pub fn alert(org: &OrgId, id: &AlertId) -> Key {
+    Key::new(format!("ORG#{org}"), format!("ALERT#{id}"))
+}
+
+pub fn alerts_prefix() -> &'static str {
+    "ALERT#"
+}
+
 /// A password-reset token, found by the hash of the token.
 pub fn reset_token(fingerprint: &str) -> Key {
     Key::new(format!("RESET#{fingerprint}"), "TOKEN")
@@ -102,5 +139,36 @@ mod tests {
         );
         assert_eq!(api_key("ab12"), Key::new("APIKEY#ab12", "KEY"));
         assert_eq!(reset_token("cd34"), Key::new("RESET#cd34", "TOKEN"));
+    }
+
+    #[test]
+    fn org_feed_keys_have_the_documented_shapes() {
+        use chrono::TimeZone;
+
+        let org = OrgId::parse("org_01hzy8k7m3q4w5e6r7t8y9u0ib").unwrap();
+        let since = Utc.with_ymd_and_hms(2026, 3, 1, 9, 5, 0).unwrap();
+        assert_eq!(
+            plan_change(&org, since),
+            Key::new(
+                "ORG#org_01hzy8k7m3q4w5e6r7t8y9u0ib",
+                "PLAN#2026-03-01T09:05:00.000000Z"
+            )
+        );
+        let action_id = ActionId::parse("act_01hzy8k7m3q4w5e6r7t8y9u0ic").unwrap();
+        assert_eq!(
+            action(&org, &action_id),
+            Key::new(
+                "ORG#org_01hzy8k7m3q4w5e6r7t8y9u0ib",
+                "ACTION#act_01hzy8k7m3q4w5e6r7t8y9u0ic"
+            )
+        );
+        let alert_id = AlertId::parse("alt_01hzy8k7m3q4w5e6r7t8y9u0id").unwrap();
+        assert_eq!(
+            alert(&org, &alert_id),
+            Key::new(
+                "ORG#org_01hzy8k7m3q4w5e6r7t8y9u0ib",
+                "ALERT#alt_01hzy8k7m3q4w5e6r7t8y9u0id"
+            )
+        );
     }
 }

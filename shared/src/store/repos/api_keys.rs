@@ -5,7 +5,7 @@ use crate::domain::ids::{ApiKeyId, OrgId, UserId};
 use crate::store::{Condition, Index, Item, Query, StoreError, StoreResult, Table, WriteOp, keys};
 
 /// How a key came to be: issued by `login`, or created by the user under `/v1/account/api-keys`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyOrigin {
     Login,
@@ -15,6 +15,10 @@ pub enum KeyOrigin {
 /// The most login-issued keys a user keeps per org; the oldest is revoked past this, so logins
 /// from several machines coexist but keys do not pile up.
 pub const LOGIN_KEYS_KEPT: usize = 5;
+
+/// The most keys a user may create by name per org: enough for every pipeline, few enough that a
+/// runaway script cannot fill the table.
+pub const USER_KEYS_MAX: usize = 50;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ApiKeyRecord {
@@ -77,6 +81,41 @@ async fn list_by_prefix(
             None => return Ok(keys_found),
         }
     }
+}
+
+/// The user's key with this id in this org; another user's or org's key is simply not found.
+pub async fn find_for_user(
+    table: &dyn Table,
+    user: &UserId,
+    org: &OrgId,
+    id: &ApiKeyId,
+) -> StoreResult<Option<ApiKeyRecord>> {
+    let index_key = keys::api_key_by_user(user, org, id);
+    let query = Query::partition(Index::Gsi1, index_key.pk)
+        .begins_with(index_key.sk)
+        .limit(1);
+    let page = table.query(&query).await?;
+    page.items
+        .first()
+        .map(|item| item.record().map_err(StoreError::Backend))
+        .transpose()
+}
+
+/// Replaces `old` by `new` in one transaction: both keys never work at once, and a key revoked
+/// meanwhile is not resurrected (`ConditionFailed`).
+pub async fn rotate(table: &dyn Table, old: &ApiKeyRecord, new: &ApiKeyRecord) -> StoreResult<()> {
+    table
+        .transact(vec![
+            WriteOp::Delete {
+                key: keys::api_key(&old.fingerprint),
+                condition: Condition::Exists,
+            },
+            WriteOp::Put {
+                item: new.item().map_err(StoreError::Backend)?,
+                condition: Condition::NotExists,
+            },
+        ])
+        .await
 }
 
 pub async fn create(table: &dyn Table, key: &ApiKeyRecord) -> StoreResult<()> {

@@ -1,8 +1,12 @@
 //! Repositories: one per aggregate, written once on top of [`Table`](super::Table), so DynamoDB
 //! and the embedded file run exactly the same data-access code.
 
+pub mod actions;
+pub mod alerts;
 pub mod api_keys;
 pub mod orgs;
+pub mod plans;
 pub mod reset_tokens;
+pub mod savings;
 pub mod usage;
 pub mod users;

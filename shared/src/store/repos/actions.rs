@@ -1,0 +1,95 @@
+//! Actions taken on an org's clusters (`ORG#o / ACTION#<ulid>`), written by whoever acts
+//! (manual calls, schedules, the scanner) and read by the actions feed and the savings summary.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ids::{ActionId, OrgId};
+use crate::store::{Condition, Index, Item, Query, StoreError, StoreResult, Table, keys};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionType {
+    Hibernate,
+    Resume,
+    Rightsize,
+    Resize,
+    SpotFailover,
+}
+
+/// Recorded `pending` before the platform is asked, then completed or failed from its answer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionStatus {
+    Pending,
+    Completed,
+    Failed,
+}
+
+/// What a completed hibernation saves per hour while the cluster stays down. The rates are fixed
+/// when the cluster is hibernated (its cost and the sustainability coefficients of that moment),
+/// so later coefficient changes do not rewrite past savings.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct HibernationRates {
+    pub hourly_cost_usd: f64,
+    pub co2_kg_per_hour: f64,
+    pub water_gallons_per_hour: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ActionRecord {
+    pub id: ActionId,
+    pub org_id: OrgId,
+    /// The platform (`plat_…`) the cluster belongs to.
+    pub platform_id: String,
+    pub cluster_id: String,
+    pub action_type: ActionType,
+    pub status: ActionStatus,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Set on hibernations.
+    #[serde(default)]
+    pub rates: Option<HibernationRates>,
+    /// Set on a hibernation when its cluster is resumed: savings stop accruing then.
+    #[serde(default)]
+    pub resumed_at: Option<DateTime<Utc>>,
+}
+
+impl ActionRecord {
+    pub fn item(&self) -> anyhow::Result<Item> {
+        Item::from_record(keys::action(&self.org_id, &self.id), self)
+    }
+}
+
+pub async fn create(table: &dyn Table, action: &ActionRecord) -> StoreResult<()> {
+    table
+        .put(
+            action.item().map_err(StoreError::Backend)?,
+            Condition::NotExists,
+        )
+        .await
+}
+
+/// Calls `visit` with every action of the org, oldest first, a page at a time.
+pub async fn for_each(
+    table: &dyn Table,
+    org: &OrgId,
+    mut visit: impl FnMut(ActionRecord),
+) -> StoreResult<()> {
+    let mut cursor = None;
+    loop {
+        let query = Query::partition(Index::Primary, keys::org_partition(org))
+            .begins_with(keys::actions_prefix())
+            .limit(1000)
+            .after(cursor);
+        let page = table.query(&query).await?;
+        for item in &page.items {
+            visit(item.record().map_err(StoreError::Backend)?);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
