@@ -2,6 +2,7 @@
 //! dir (see `helpers::spawn_app`) and speaks HTTP to it, as a client written from the docs would.
 
 mod account;
+mod account_endpoints;
 mod auth;
 mod edge;
 mod helpers;
