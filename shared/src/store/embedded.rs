@@ -382,7 +382,11 @@ fn add_blocking(
     expires_at: Option<i64>,
 ) -> StoreResult<i64> {
     let now = unix_now();
-    let txn = db.begin_write().map_err(db_err)?;
+    let mut txn = db.begin_write().map_err(db_err)?;
+    // Counters are bumped on every request (usage, limits): skipping the fsync keeps that cheap.
+    // A crash may lose the last few increments, never the file's consistency; the next durable
+    // commit of any write persists them.
+    txn.set_durability(redb::Durability::Eventual);
     let value = {
         let mut items = txn.open_table(ITEMS).map_err(db_err)?;
         let mut gsi = txn.open_table(GSI1).map_err(db_err)?;
