@@ -90,3 +90,26 @@ async fn sample_events_are_served_by_their_functions() {
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn the_orgs_sample_event_creates_an_org() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    invoke(
+        dtap_auth::routes(),
+        &state,
+        event("apigw-auth-register.json"),
+    )
+    .await;
+    let (_, body) = invoke(dtap_auth::routes(), &state, event("apigw-auth-login.json")).await;
+    let token = body["data"]["token"].as_str().unwrap().to_owned();
+
+    let mut with_token = event("apigw-orgs-create.json");
+    with_token
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (status, body) = invoke(dtap_orgs::routes(), &state, with_token).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["data"]["slug"], "acme-data");
+    assert_eq!(body["data"]["members"], 1);
+}

@@ -7,5 +7,6 @@ mod auth;
 mod edge;
 mod helpers;
 mod lambda_events;
+mod orgs;
 mod rate_limits;
 mod reset;

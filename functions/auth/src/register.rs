@@ -10,6 +10,7 @@ use dtap_shared::domain::plan::Plan;
 use dtap_shared::domain::role::Role;
 use dtap_shared::domain::slug::OrgSlug;
 use dtap_shared::domain::{FieldError, required};
+use dtap_shared::store::repos::invites::{self, InviteRecord};
 use dtap_shared::store::repos::orgs::{self, MembershipRecord, OrgRecord};
 use dtap_shared::store::repos::plans;
 use dtap_shared::store::repos::users::{self, UserRecord};
@@ -31,6 +32,9 @@ pub struct RegisterRequest {
     /// The organization to create; defaults to `company`, then to `name`. Its slug is derived
     /// from it.
     org_name: Option<String>,
+    /// The token of an invitation to this email: the user joins the inviting organization with
+    /// the invited role instead of creating one (`org_name` is then not used).
+    invite_token: Option<String>,
 }
 
 /// A registration that passed validation.
@@ -41,6 +45,7 @@ struct Registration {
     company: Option<DisplayName>,
     org_name: DisplayName,
     slug: OrgSlug,
+    invite_token: Option<String>,
 }
 
 impl TryFrom<RegisterRequest> for Registration {
@@ -67,6 +72,7 @@ impl TryFrom<RegisterRequest> for Registration {
             company,
             org_name,
             slug,
+            invite_token: body.invite_token,
         })
     }
 }
@@ -102,6 +108,11 @@ pub async fn register(
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> ApiResult<Created<RegisteredUser>> {
     let registration = Registration::try_from(body)?;
+    // Checked before the slow password hash: a bad token fails fast.
+    let invite = match registration.invite_token.as_deref() {
+        Some(token) => Some(redeemable_invite(&state, token, &registration.email).await?),
+        None => None,
+    };
     let now = state.clock.now();
     let user = UserRecord {
         id: UserId::generate(),
@@ -112,12 +123,16 @@ pub async fn register(
         credential_version: 0,
         created_at: now,
     };
+    if let Some(invite) = invite {
+        return join_by_invite(&state, user, &registration.email, invite).await;
+    }
     let org = OrgRecord {
         id: OrgId::generate(),
         slug: registration.slug.as_str().to_owned(),
         name: registration.org_name.into_string(),
         plan: Plan::Starter,
         created_at: now,
+        owner_count: Some(1),
     };
     let membership = MembershipRecord {
         membership_id: MembershipId::generate(),
@@ -171,6 +186,79 @@ pub async fn register(
         org: OrgMembership {
             slug: org.slug,
             role: Role::Owner,
+        },
+    }))
+}
+
+fn invalid_invite() -> ApiError {
+    // One message whether the token is unknown or meant for another email: it reveals nothing.
+    ApiError::Validation(
+        "invite_token: is invalid, used, revoked or expired, or was sent to another email".into(),
+    )
+}
+
+async fn redeemable_invite(
+    state: &AppState,
+    token: &str,
+    email: &Email,
+) -> ApiResult<InviteRecord> {
+    invites::find_by_token(state.store.as_ref(), token.trim())
+        .await?
+        .filter(|invite| invite.is_valid_at(state.clock.now()) && invite.email == email.as_str())
+        .ok_or_else(invalid_invite)
+}
+
+/// Registration with an invitation: the user joins the inviting org with the invited role, in
+/// the same transaction that creates the user and consumes the invitation.
+async fn join_by_invite(
+    state: &AppState,
+    user: UserRecord,
+    email: &Email,
+    invite: InviteRecord,
+) -> ApiResult<Created<RegisteredUser>> {
+    let store = state.store.as_ref();
+    let org = orgs::get(store, &invite.org_id)
+        .await?
+        .ok_or_else(invalid_invite)?;
+    let membership = MembershipRecord {
+        membership_id: MembershipId::generate(),
+        org_id: org.id.clone(),
+        user_id: user.id.clone(),
+        role: invite.role,
+        joined_at: user.created_at,
+    };
+    let put = |item| WriteOp::Put {
+        item,
+        condition: Condition::NotExists,
+    };
+    let mut ops = vec![
+        put(users::email_claim_item(email, &user.id)?),
+        put(user.item()?),
+    ];
+    ops.extend(invites::acceptance_ops(&invite, &membership)?);
+    match store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed { op }) => {
+            let email_taken = match op {
+                Some(index) => index == 0,
+                None => store.get(&keys::email(email)).await?.is_some(),
+            };
+            return Err(if email_taken {
+                ApiError::Conflict("email: is already registered".into())
+            } else {
+                invalid_invite()
+            });
+        }
+        Err(other) => return Err(other.into()),
+    }
+    tracing::info!(user_id = %user.id, org_id = %org.id, invite_id = %invite.id, "registered by invitation");
+    Ok(Created(RegisteredUser {
+        id: user.id.to_string(),
+        name: user.name,
+        email: user.email,
+        org: OrgMembership {
+            slug: org.slug,
+            role: invite.role,
         },
     }))
 }

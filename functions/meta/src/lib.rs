@@ -23,6 +23,7 @@ pub fn all_routes() -> Routes {
     routes()
         .merge(dtap_auth::routes())
         .merge(dtap_account::routes())
+        .merge(dtap_orgs::routes())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,11 +1,13 @@
 //! One extractor for every authenticated endpoint: a JWT (`Authorization: Bearer`) or an API key
 //! (`X-API-Key`) becomes a [`Principal`] — the user, the org the request acts for, and the role
-//! there. An endpoint states its minimum role in its signature: `Auth<Admin>`.
+//! there. An endpoint states its minimum role in its signature: `Auth<Admin>`. Routes under
+//! `/orgs/{slug}/…` use [`OrgAuth`] instead (the org is the path's), and endpoints about the
+//! user's orgs themselves use [`Caller`] (no org chosen).
 
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, RawPathParams};
 use http::HeaderMap;
 use http::request::Parts;
 
@@ -100,6 +102,108 @@ impl<R: MinRole> FromRequestParts<AppState> for Auth<R> {
     }
 }
 
+/// The authenticated caller with no org chosen, for what concerns the user's orgs themselves
+/// (create one, list them, accept an invitation): those must work for a user who belongs to no
+/// org, and must not depend on `X-Org`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: UserRecord,
+    pub credential: Credential,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let identity = identify(parts, state).await?;
+        Ok(Self {
+            user: identity.user,
+            credential: identity.credential,
+        })
+    }
+}
+
+/// The path parameter that names the org of an [`OrgAuth`] route (`/orgs/{slug}/…`).
+pub const ORG_SLUG_PARAM: &str = "slug";
+
+/// An authenticated member of the org named by the path's `{slug}`, holding at least role `R`
+/// in that org. The path decides, not `X-Org` or the default org; a caller who is not a member
+/// gets 404, as for any other org's resource.
+pub struct OrgAuth<R: MinRole = roles::Viewer>(pub Principal, PhantomData<R>);
+
+impl<R: MinRole> Deref for OrgAuth<R> {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl<R: MinRole> FromRequestParts<AppState> for OrgAuth<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let identity = identify(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|err| ApiError::internal(anyhow::anyhow!("path parameters: {err}")))?;
+        let slug = params
+            .iter()
+            .find(|(name, _)| *name == ORG_SLUG_PARAM)
+            .map(|(_, value)| value.to_owned())
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("OrgAuth on a route without {{slug}}"))
+            })?;
+        let principal = principal_in_org(state, identity, &slug).await?;
+        if !principal.role.allows(R::ROLE) {
+            return Err(ApiError::Forbidden(format!(
+                "this action requires the {} role or higher in this organization; you are {}",
+                R::ROLE,
+                principal.role
+            )));
+        }
+        Ok(Self(principal, PhantomData))
+    }
+}
+
+async fn principal_in_org(
+    state: &AppState,
+    identity: Identity,
+    raw_slug: &str,
+) -> Result<Principal, ApiError> {
+    let not_found = || ApiError::not_found("organization");
+    let store = state.store.as_ref();
+    let slug = OrgSlug::parse(ORG_SLUG_PARAM, raw_slug).map_err(|_| not_found())?;
+    let org = orgs::find_by_slug(store, &slug)
+        .await?
+        .ok_or_else(not_found)?;
+    let membership = match identity.key_membership {
+        Some(membership) if membership.org_id == org.id => membership,
+        Some(key_membership) => {
+            // The user's own membership decides between "no such org" and "wrong key", so the
+            // answer reveals nothing to a non-member.
+            if orgs::membership(store, &org.id, &key_membership.user_id)
+                .await?
+                .is_none()
+            {
+                return Err(not_found());
+            }
+            return Err(ApiError::Forbidden(
+                "this API key is bound to another organization".into(),
+            ));
+        }
+        None => orgs::membership(store, &org.id, &identity.user.id)
+            .await?
+            .ok_or_else(not_found)?,
+    };
+    Ok(Principal {
+        user: identity.user,
+        org,
+        role: membership.role,
+        credential: identity.credential,
+    })
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
     match headers.get(name) {
         None => Ok(None),
@@ -132,10 +236,17 @@ pub async fn acting_membership(
     }
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let org_header = requested_org(&parts.headers)?;
+/// Who the caller is, before any org is chosen. An API key is only valid while its user is still
+/// a member of the key's org, so that membership comes with the identity.
+struct Identity {
+    user: UserRecord,
+    credential: Credential,
+    key_membership: Option<MembershipRecord>,
+}
+
+async fn identify(parts: &Parts, state: &AppState) -> Result<Identity, ApiError> {
     if let Some(presented) = header(&parts.headers, API_KEY_HEADER)? {
-        return authenticate_key(presented, org_header.as_ref(), state).await;
+        return identify_key(presented, state).await;
     }
     let Some(authorization) = header(&parts.headers, http::header::AUTHORIZATION.as_str())? else {
         return Err(unauthorized(
@@ -159,15 +270,14 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
     if user.credential_version != claims.ver {
         return Err(unauthorized(BAD_TOKEN));
     }
-    let membership = acting_membership(state, &user.id, org_header.as_ref()).await?;
-    principal(state, user, membership, Credential::Jwt).await
+    Ok(Identity {
+        user,
+        credential: Credential::Jwt,
+        key_membership: None,
+    })
 }
 
-async fn authenticate_key(
-    presented: &str,
-    org_header: Option<&OrgSlug>,
-    state: &AppState,
-) -> Result<Principal, ApiError> {
+async fn identify_key(presented: &str, state: &AppState) -> Result<Identity, ApiError> {
     if !api_keys::looks_valid(presented) {
         return Err(unauthorized(BAD_KEY));
     }
@@ -182,13 +292,22 @@ async fn authenticate_key(
     let membership = orgs::membership(store, &key.org_id, &key.user_id)
         .await?
         .ok_or_else(|| unauthorized(BAD_KEY))?;
-    let principal = principal(
-        state,
+    key_repo::touch(store, &key, state.clock.now()).await?;
+    Ok(Identity {
         user,
-        membership,
-        Credential::ApiKey(Box::new(key.clone())),
-    )
-    .await?;
+        credential: Credential::ApiKey(Box::new(key)),
+        key_membership: Some(membership),
+    })
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let org_header = requested_org(&parts.headers)?;
+    let identity = identify(parts, state).await?;
+    let Some(membership) = identity.key_membership else {
+        let membership = acting_membership(state, &identity.user.id, org_header.as_ref()).await?;
+        return principal(state, identity.user, membership, identity.credential).await;
+    };
+    let principal = principal(state, identity.user, membership, identity.credential).await?;
     if let Some(slug) = org_header
         && slug.as_str() != principal.org.slug
     {
@@ -197,7 +316,6 @@ async fn authenticate_key(
             principal.org.slug
         )));
     }
-    key_repo::touch(store, &key, state.clock.now()).await?;
     Ok(principal)
 }
 

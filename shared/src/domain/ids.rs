@@ -53,6 +53,7 @@ id_type!(
     AlertId,
     "alt_"
 );
+id_type!(InviteId, "inv_");
 id_type!(
     /// Orders a user's memberships by the time they joined (the first is the default org).
     MembershipId,

@@ -4,7 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::Key;
 use crate::domain::email::Email;
-use crate::domain::ids::{ActionId, AlertId, ApiKeyId, MembershipId, OrgId, UserId};
+use crate::domain::ids::{ActionId, AlertId, ApiKeyId, InviteId, MembershipId, OrgId, UserId};
 use crate::domain::slug::OrgSlug;
 
 pub fn user(id: &UserId) -> Key {
@@ -74,6 +74,32 @@ pub fn usage(org: &OrgId, month: &str) -> Key {
     Key::new(format!("ORG#{org}"), format!("USAGE#{month}"))
 }
 
+/// The sort-key prefix of an org's members (`ORG#o / MEMBER#<usr_…>`).
+pub fn members_prefix() -> &'static str {
+    "MEMBER#"
+}
+
+/// A pending invitation to an org.
+pub fn invite(org: &OrgId, id: &InviteId) -> Key {
+    Key::new(format!("ORG#{org}"), format!("INVITE#{id}"))
+}
+
+/// The sort-key prefix of an org's pending invitations.
+pub fn invites_prefix() -> &'static str {
+    "INVITE#"
+}
+
+/// Names the one pending invitation an email has in an org, so a new invitation replaces the
+/// old one in the same transaction instead of leaving two live tokens.
+pub fn pending_invite(org: &OrgId, email: &Email) -> Key {
+    Key::new(format!("ORG#{org}"), format!("PENDING_INVITE#{email}"))
+}
+
+/// An invitation token, found by the hash of the token.
+pub fn invite_token(fingerprint: &str) -> Key {
+    Key::new(format!("INVITE_TOKEN#{fingerprint}"), "INVITE")
+}
+
 /// One entry of an org's plan history: from `since` on, the org is on the item's plan. The
 /// timestamp has a fixed width (microseconds, `Z`), so sort keys order like the times.
 pub fn plan_change(org: &OrgId, since: DateTime<Utc>) -> Key {
@@ -139,6 +165,28 @@ mod tests {
         );
         assert_eq!(api_key("ab12"), Key::new("APIKEY#ab12", "KEY"));
         assert_eq!(reset_token("cd34"), Key::new("RESET#cd34", "TOKEN"));
+        let invite_id = InviteId::parse("inv_01hzy8k7m3q4w5e6r7t8y9u0ic").unwrap();
+        assert_eq!(
+            invite(&org, &invite_id),
+            Key::new(
+                "ORG#org_01hzy8k7m3q4w5e6r7t8y9u0ib",
+                "INVITE#inv_01hzy8k7m3q4w5e6r7t8y9u0ic"
+            )
+        );
+        assert_eq!(
+            pending_invite(&org, &Email::parse("email", "Bob@Acme.com").unwrap()),
+            Key::new(
+                "ORG#org_01hzy8k7m3q4w5e6r7t8y9u0ib",
+                "PENDING_INVITE#bob@acme.com"
+            )
+        );
+        assert_eq!(
+            invite_token("ef56"),
+            Key::new("INVITE_TOKEN#ef56", "INVITE")
+        );
+        // The prefixes must not overlap: listing invites must not pick up the pending claims.
+        assert!(!"PENDING_INVITE#x".starts_with(invites_prefix()));
+        assert!(!"INVITE_TOKEN#x".starts_with(invites_prefix()));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod alerts;
 pub mod api_keys;
+pub mod invites;
 pub mod orgs;
 pub mod plans;
 pub mod reset_tokens;

@@ -5,7 +5,7 @@ use crate::domain::ids::{MembershipId, OrgId, UserId};
 use crate::domain::plan::Plan;
 use crate::domain::role::Role;
 use crate::domain::slug::OrgSlug;
-use crate::store::{Index, Item, Query, StoreError, StoreResult, Table, keys};
+use crate::store::{Condition, Index, Item, Query, StoreError, StoreResult, Table, WriteOp, keys};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OrgRecord {
@@ -14,11 +14,22 @@ pub struct OrgRecord {
     pub name: String,
     pub plan: Plan,
     pub created_at: DateTime<Utc>,
+    /// How many members are owners. Every change of an owner's membership updates it in the same
+    /// transaction, conditioned on the value read, so two concurrent demotions cannot both pass
+    /// the "not the last owner" check. `None` only on orgs stored before the count existed.
+    #[serde(default)]
+    pub owner_count: Option<u64>,
 }
 
 impl OrgRecord {
     pub fn item(&self) -> anyhow::Result<Item> {
         Item::from_record(keys::org(&self.id), self)
+    }
+
+    /// Orgs stored before the count existed were created by `register` with exactly one owner,
+    /// and roles could not change then.
+    pub fn owners(&self) -> u64 {
+        self.owner_count.unwrap_or(1)
     }
 }
 
@@ -105,5 +116,73 @@ pub async fn clusters_managed(table: &dyn Table, org: &OrgId) -> StoreResult<u64
             Some(next) => cursor = Some(next),
             None => return Ok(count),
         }
+    }
+}
+
+/// Every page of a query, decoded.
+async fn query_all<T: serde::de::DeserializeOwned>(
+    table: &dyn Table,
+    index: Index,
+    pk: String,
+    prefix: &str,
+) -> StoreResult<Vec<T>> {
+    let mut found = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = Query::partition(index, pk.clone())
+            .begins_with(prefix)
+            .limit(100)
+            .after(cursor);
+        let page = table.query(&query).await?;
+        for item in &page.items {
+            found.push(item.record().map_err(StoreError::Backend)?);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(found),
+        }
+    }
+}
+
+/// The memberships of an org (`ORG#o / MEMBER#…`).
+pub async fn members(table: &dyn Table, org: &OrgId) -> StoreResult<Vec<MembershipRecord>> {
+    query_all(
+        table,
+        Index::Primary,
+        keys::org_partition(org),
+        keys::members_prefix(),
+    )
+    .await
+}
+
+/// A user's memberships, in the order they joined.
+pub async fn memberships_of_user(
+    table: &dyn Table,
+    user: &UserId,
+) -> StoreResult<Vec<MembershipRecord>> {
+    query_all(
+        table,
+        Index::Gsi1,
+        keys::user_partition(user),
+        keys::memberships_of_user_prefix(),
+    )
+    .await
+}
+
+/// Moves the org's owner count from the value read to `owner_count`, failing the transaction if
+/// another write changed it in between.
+pub fn owner_count_change(org: &OrgRecord, owner_count: u64) -> WriteOp {
+    let mut set = serde_json::Map::new();
+    set.insert("owner_count".into(), owner_count.into());
+    let condition = match org.owner_count {
+        Some(read) => Condition::AttrEquals("owner_count".into(), read.into()),
+        // An org without the attribute holds exactly one owner, and the only change allowed then
+        // is adding one; from this write on, the count guards every change.
+        None => Condition::Exists,
+    };
+    WriteOp::Update {
+        key: keys::org(&org.id),
+        set,
+        condition,
     }
 }
