@@ -1,5 +1,6 @@
 use axum::extract::State;
 use dtap_shared::AppState;
+use dtap_shared::api::rate_limit::IpThrottle;
 use dtap_shared::api::{ApiError, ApiJson, ApiResult, Created};
 use dtap_shared::auth::passwords;
 use dtap_shared::domain::email::Email;
@@ -105,6 +106,7 @@ pub struct RegisteredUser {
 )]
 pub async fn register(
     State(state): State<AppState>,
+    _throttle: IpThrottle,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> ApiResult<Created<RegisteredUser>> {
     let registration = Registration::try_from(body)?;

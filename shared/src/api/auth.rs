@@ -12,14 +12,18 @@ use http::HeaderMap;
 use http::request::Parts;
 
 use super::error::ApiError;
+use super::rate_limit;
 use crate::AppState;
 use crate::auth::api_keys;
 use crate::domain::ids::UserId;
+use crate::domain::plan::Plan;
+use crate::domain::rate_limit::requests_per_minute;
 use crate::domain::role::Role;
 use crate::domain::slug::OrgSlug;
 use crate::store::repos::api_keys as key_repo;
 use crate::store::repos::api_keys::ApiKeyRecord;
 use crate::store::repos::orgs::{self, MembershipRecord, OrgRecord};
+use crate::store::repos::usage::{self, Counter};
 use crate::store::repos::users::{self, UserRecord};
 
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -91,14 +95,37 @@ impl<R: MinRole> FromRequestParts<AppState> for Auth<R> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let principal = authenticate(parts, state).await?;
-        if !principal.role.allows(R::ROLE) {
-            return Err(ApiError::Forbidden(format!(
-                "this action requires the {} role or higher; you are {}",
-                R::ROLE,
-                principal.role
-            )));
-        }
+        admit(state, &principal, R::ROLE).await?;
         Ok(Self(principal, PhantomData))
+    }
+}
+
+/// What every authenticated request passes before its handler runs, in one place: the org's rate
+/// limit and usage count (counted before the role check: a refused call is still a call), then
+/// the role.
+async fn admit(state: &AppState, principal: &Principal, required: Role) -> Result<(), ApiError> {
+    let org = &principal.org;
+    rate_limit::enforce(
+        state,
+        &format!("org:{}", org.id),
+        requests_per_minute(org.plan),
+    )
+    .await?;
+    usage::record(
+        state.store.as_ref(),
+        &org.id,
+        Counter::ApiCalls,
+        state.clock.now(),
+        1,
+    )
+    .await?;
+    if principal.role.allows(required) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "this action requires the {required} role or higher in `{}`; you are {}",
+            org.slug, principal.role
+        )))
     }
 }
 
@@ -116,6 +143,9 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let identity = identify(parts, state).await?;
+        // No org is chosen, so the budget is the user's own, at the lowest tier's rate.
+        let bucket = format!("user:{}", identity.user.id);
+        rate_limit::enforce(state, &bucket, requests_per_minute(Plan::Starter)).await?;
         Ok(Self {
             user: identity.user,
             credential: identity.credential,
@@ -155,13 +185,7 @@ impl<R: MinRole> FromRequestParts<AppState> for OrgAuth<R> {
                 ApiError::internal(anyhow::anyhow!("OrgAuth on a route without {{slug}}"))
             })?;
         let principal = principal_in_org(state, identity, &slug).await?;
-        if !principal.role.allows(R::ROLE) {
-            return Err(ApiError::Forbidden(format!(
-                "this action requires the {} role or higher in this organization; you are {}",
-                R::ROLE,
-                principal.role
-            )));
-        }
+        admit(state, &principal, R::ROLE).await?;
         Ok(Self(principal, PhantomData))
     }
 }
