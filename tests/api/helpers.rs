@@ -9,7 +9,7 @@ use dtap_shared::clock::ManualClock;
 use dtap_shared::mail::Mail;
 use dtap_shared::mail::outbox::OutboxMailer;
 use dtap_shared::runtime::{Adapters, Mode, Settings};
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -173,4 +173,85 @@ impl TestApp {
             api_key: login.body["data"]["api_key"].as_str().unwrap().to_owned(),
         }
     }
+}
+
+// Calls with a Bearer token, and the invitation flow, shared by the org and role tests.
+
+pub async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Reply {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    app.send(request).await
+}
+
+pub async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> Reply {
+    call(app, Method::POST, path, token, Some(body)).await
+}
+
+pub async fn get(app: &TestApp, path: &str, token: &str) -> Reply {
+    call(app, Method::GET, path, token, None).await
+}
+
+/// The one-time token (invitation, password reset) in the newest email to `to`.
+pub fn mailed_token(app: &TestApp, to: &str) -> String {
+    let mail = app
+        .mails()
+        .into_iter()
+        .rev()
+        .find(|mail| mail.to == to)
+        .expect("an email was sent");
+    mail.text
+        .lines()
+        .map(str::trim)
+        .find(|line| line.len() == 43 && line.chars().all(|c| c.is_ascii_alphanumeric()))
+        .expect("the email carries a token")
+        .to_owned()
+}
+
+pub async fn login(app: &TestApp, email: &str) -> Session {
+    let login = app.login(email, PASSWORD).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    Session {
+        token: login.body["data"]["token"].as_str().unwrap().to_owned(),
+        api_key: login.body["data"]["api_key"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Invites `email` into `slug` with `role`, registers them with the token, logs them in.
+pub async fn invited_member(
+    app: &TestApp,
+    owner: &Session,
+    slug: &str,
+    email: &str,
+    role: &str,
+) -> Session {
+    let invited = post(
+        app,
+        &format!("/v1/orgs/{slug}/invite"),
+        &owner.token,
+        json!({"email": email, "role": role}),
+    )
+    .await;
+    assert_eq!(invited.status, StatusCode::OK, "{}", invited.body);
+    let registered = app
+        .post_json(
+            "/v1/auth/register",
+            json!({"name": "Bob Chen", "email": email, "password": PASSWORD,
+                   "invite_token": mailed_token(app, email)}),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.body
+    );
+    login(app, email).await
 }

@@ -10,3 +10,4 @@ mod lambda_events;
 mod orgs;
 mod rate_limits;
 mod reset;
+mod role_matrix;

@@ -1,90 +1,13 @@
 use chrono::Duration;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{PASSWORD, Reply, Session, TestApp, spawn_app};
+use crate::helpers::{
+    PASSWORD, Reply, TestApp, call, get, invited_member, login, mailed_token, post, spawn_app,
+};
 
 /// Jane's org, as `signed_up` creates it.
 const JANE_SLUG: &str = "org-of-jane-acme-com";
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> Reply {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    app.send(request).await
-}
-
-async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> Reply {
-    call(app, Method::POST, path, token, Some(body)).await
-}
-
-async fn get(app: &TestApp, path: &str, token: &str) -> Reply {
-    call(app, Method::GET, path, token, None).await
-}
-
-/// The token in the newest invitation email to `to`.
-fn invite_token(app: &TestApp, to: &str) -> String {
-    let mail = app
-        .mails()
-        .into_iter()
-        .rev()
-        .find(|mail| mail.to == to)
-        .expect("an invitation email was sent");
-    mail.text
-        .lines()
-        .map(str::trim)
-        .find(|line| line.len() == 43 && line.chars().all(|c| c.is_ascii_alphanumeric()))
-        .expect("the email carries a token")
-        .to_owned()
-}
-
-async fn login(app: &TestApp, email: &str) -> Session {
-    let login = app.login(email, PASSWORD).await;
-    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
-    Session {
-        token: login.body["data"]["token"].as_str().unwrap().to_owned(),
-        api_key: login.body["data"]["api_key"].as_str().unwrap().to_owned(),
-    }
-}
-
-/// Invites `email` into `slug` with `role`, registers them with the token, logs them in.
-async fn invited_member(
-    app: &TestApp,
-    owner: &Session,
-    slug: &str,
-    email: &str,
-    role: &str,
-) -> Session {
-    let invited = post(
-        app,
-        &format!("/v1/orgs/{slug}/invite"),
-        &owner.token,
-        json!({"email": email, "role": role}),
-    )
-    .await;
-    assert_eq!(invited.status, StatusCode::OK, "{}", invited.body);
-    let registered = app
-        .post_json(
-            "/v1/auth/register",
-            json!({"name": "Bob Chen", "email": email, "password": PASSWORD,
-                   "invite_token": invite_token(app, email)}),
-        )
-        .await;
-    assert_eq!(
-        registered.status,
-        StatusCode::CREATED,
-        "{}",
-        registered.body
-    );
-    login(app, email).await
-}
 
 fn user_id(app_reply: &Reply, email: &str) -> String {
     app_reply.body["data"]
@@ -244,7 +167,7 @@ async fn an_invited_user_accepts_and_appears_with_the_invited_role() {
     assert!(data["invite_id"].as_str().unwrap().starts_with("inv_"));
     assert_eq!(data["email"], "bob@acme.com");
     assert_eq!(data["status"], "pending");
-    let token = invite_token(&app, "bob@acme.com");
+    let token = mailed_token(&app, "bob@acme.com");
     assert!(
         !invited.body.to_string().contains(&token),
         "the token is only mailed"
@@ -304,7 +227,7 @@ async fn an_invitation_is_only_for_its_email() {
         json!({"email": "bob@acme.com"}),
     )
     .await;
-    let token = invite_token(&app, "bob@acme.com");
+    let token = mailed_token(&app, "bob@acme.com");
     post(
         &app,
         "/v1/invites/accept",
@@ -316,18 +239,18 @@ async fn an_invitation_is_only_for_its_email() {
     let eve_registers = app
         .post_json(
             "/v1/auth/register",
-            json!({"name": "Eve", "email": "eve2@evil.com", "password": PASSWORD, "invite_token": token}),
+            json!({"name": "Eve", "email": "eve2@evil.com", "password": PASSWORD, "mailed_token": token}),
         )
         .await;
     eve_registers.assert_error(400, "VALIDATION_ERROR");
-    assert!(eve_registers.error_message().starts_with("invite_token:"));
+    assert!(eve_registers.error_message().starts_with("mailed_token:"));
     app.login("eve2@evil.com", PASSWORD)
         .await
         .assert_error(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]
-async fn registering_with_an_invite_token_joins_the_org_instead_of_creating_one() {
+async fn registering_with_an_mailed_token_joins_the_org_instead_of_creating_one() {
     let app = spawn_app().await;
     let jane = app.signed_up("jane@acme.com").await;
     post(
@@ -337,12 +260,12 @@ async fn registering_with_an_invite_token_joins_the_org_instead_of_creating_one(
         json!({"email": "carol@acme.com", "role": "viewer"}),
     )
     .await;
-    let token = invite_token(&app, "carol@acme.com");
+    let token = mailed_token(&app, "carol@acme.com");
     let registered = app
         .post_json(
             "/v1/auth/register",
             json!({"name": "Carol", "email": "carol@acme.com", "password": PASSWORD,
-                   "org_name": "Ignored", "invite_token": token}),
+                   "org_name": "Ignored", "mailed_token": token}),
         )
         .await;
     assert_eq!(
@@ -371,7 +294,7 @@ async fn registering_with_an_invite_token_joins_the_org_instead_of_creating_one(
     let reused = app
         .post_json(
             "/v1/auth/register",
-            json!({"name": "Dan", "email": "carol@acme.com", "password": PASSWORD, "invite_token": token}),
+            json!({"name": "Dan", "email": "carol@acme.com", "password": PASSWORD, "mailed_token": token}),
         )
         .await;
     reused.assert_error(400, "VALIDATION_ERROR");
@@ -397,7 +320,7 @@ async fn revoked_replaced_and_expired_invitations_are_refused() {
     };
 
     let first = invite("member").await;
-    let revoked_token = invite_token(&app, "bob@acme.com");
+    let revoked_token = mailed_token(&app, "bob@acme.com");
     let invite_id = first.body["data"]["invite_id"].as_str().unwrap().to_owned();
     let revoked = call(
         &app,
@@ -419,7 +342,7 @@ async fn revoked_replaced_and_expired_invitations_are_refused() {
     .assert_error(400, "VALIDATION_ERROR");
 
     invite("member").await;
-    let replaced_token = invite_token(&app, "bob@acme.com");
+    let replaced_token = mailed_token(&app, "bob@acme.com");
     let second = invite("viewer").await;
     assert_eq!(second.status, StatusCode::OK, "{}", second.body);
     let pending = get(&app, &format!("/v1/orgs/{JANE_SLUG}/invites"), &jane.token).await;
@@ -439,7 +362,7 @@ async fn revoked_replaced_and_expired_invitations_are_refused() {
     .await
     .assert_error(400, "VALIDATION_ERROR");
 
-    let expiring_token = invite_token(&app, "bob@acme.com");
+    let expiring_token = mailed_token(&app, "bob@acme.com");
     app.clock.advance(Duration::days(7) + Duration::seconds(1));
     // JWTs last an hour: sign in again at the new time.
     let (jane, bob) = (
@@ -671,7 +594,7 @@ async fn the_role_checked_is_the_one_in_the_org_of_the_path() {
         json!({"email": "bob@acme.com", "role": "viewer"}),
     )
     .await;
-    let token = invite_token(&app, "bob@acme.com");
+    let token = mailed_token(&app, "bob@acme.com");
     post(
         &app,
         "/v1/invites/accept",

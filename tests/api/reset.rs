@@ -2,23 +2,7 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, spawn_app};
-
-/// The token in the newest reset email to `to`.
-fn reset_token(app: &TestApp, to: &str) -> String {
-    let mail = app
-        .mails()
-        .into_iter()
-        .rev()
-        .find(|mail| mail.to == to)
-        .expect("a reset email was sent");
-    mail.text
-        .lines()
-        .map(str::trim)
-        .find(|line| line.len() == 43 && line.chars().all(|c| c.is_ascii_alphanumeric()))
-        .expect("the email carries a token")
-        .to_owned()
-}
+use crate::helpers::{PASSWORD, mailed_token, spawn_app};
 
 #[tokio::test]
 async fn reset_password_answers_identically_for_known_and_unknown_emails() {
@@ -51,7 +35,7 @@ async fn a_reset_token_works_once_and_revokes_earlier_tokens() {
     let before = app.signed_up("jane@acme.com").await;
     app.post_json("/v1/auth/reset-password", json!({"email": "jane@acme.com"}))
         .await;
-    let token = reset_token(&app, "jane@acme.com");
+    let token = mailed_token(&app, "jane@acme.com");
 
     let confirm = json!({"token": token, "password": "a brand new password"});
     let first = app
@@ -87,7 +71,7 @@ async fn a_reset_token_expires_after_an_hour() {
     app.signed_up("jane@acme.com").await;
     app.post_json("/v1/auth/reset-password", json!({"email": "jane@acme.com"}))
         .await;
-    let token = reset_token(&app, "jane@acme.com");
+    let token = mailed_token(&app, "jane@acme.com");
     app.clock.advance(Duration::seconds(3601));
     let reply = app
         .post_json(
@@ -108,7 +92,7 @@ async fn confirm_rejects_unknown_tokens_and_weak_passwords() {
     app.signed_up("jane@acme.com").await;
     app.post_json("/v1/auth/reset-password", json!({"email": "jane@acme.com"}))
         .await;
-    let token = reset_token(&app, "jane@acme.com");
+    let token = mailed_token(&app, "jane@acme.com");
     let weak = app
         .post_json(
             "/v1/auth/reset-password/confirm",
