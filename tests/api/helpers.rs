@@ -2,13 +2,19 @@
 //! controls. Nothing is shared between tests.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::Utc;
 use dtap_shared::AppState;
-use dtap_shared::clock::ManualClock;
+use dtap_shared::clock::{ManualClock, SystemClock};
 use dtap_shared::mail::Mail;
 use dtap_shared::mail::outbox::OutboxMailer;
+use dtap_shared::mail::ses::SesMailer;
+use dtap_shared::ratelimit::TableRateCounter;
 use dtap_shared::runtime::{Adapters, Mode, Settings};
+use dtap_shared::secrets::aws::SecretsManagerStore;
+use dtap_shared::store::Table;
+use dtap_shared::store::dynamo::DynamoTable;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -21,6 +27,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub data_dir: TempDir,
+    /// Set when the app runs on moto: where its SES mail is read back from.
+    pub moto: Option<String>,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -29,9 +37,68 @@ pub async fn spawn_app() -> TestApp {
     let mode = Mode::Local {
         data_dir: data_dir.path().to_path_buf(),
     };
-    let mut adapters = Adapters::for_mode(&mode).await.expect("local adapters");
+    let adapters = Adapters::for_mode(&mode).await.expect("local adapters");
+    serve(adapters, data_dir).await
+}
+
+/// The application on the AWS adapters — DynamoDB, Secrets Manager, SES — all on moto (through
+/// the real SDK clients), with a table and secrets of its own. Mail is read back from moto.
+pub async fn spawn_app_on_moto() -> TestApp {
+    let moto = std::env::var("DTAP_TEST_MOTO_URL").expect(
+        "DTAP_TEST_MOTO_URL is not set: run the tests with scripts/test, which starts moto",
+    );
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "dtap-tests",
+        ))
+        .load()
+        .await;
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let table_name = format!("dtap-api-{unique}");
+    DynamoTable::create_table_if_missing(&dynamo, &table_name)
+        .await
+        .expect("a table in moto");
+    let sender = format!("no-reply-{unique}@digitaltap.test");
+    let ses = aws_sdk_sesv2::Client::new(&config);
+    // SES only sends from verified identities; moto verifies at once.
+    ses.create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .expect("verifying the sender in moto");
+    let store: Arc<dyn Table> = Arc::new(DynamoTable::new(dynamo, table_name));
+    let adapters = Adapters {
+        rate_counter: Arc::new(TableRateCounter::new(store.clone())),
+        store,
+        secrets: Arc::new(SecretsManagerStore::new(
+            aws_sdk_secretsmanager::Client::new(&config),
+            format!("dtap-api-{unique}/"),
+        )),
+        mailer: Arc::new(SesMailer::new(ses, sender)),
+        clock: Arc::new(SystemClock),
+    };
+    let mut app = serve(adapters, tempfile::tempdir().expect("temp dir")).await;
+    app.moto = Some(moto);
+    app
+}
+
+async fn serve(mut adapters: Adapters, data_dir: TempDir) -> TestApp {
     let clock = ManualClock::starting_at(Utc::now());
-    adapters.clock = std::sync::Arc::new(clock.clone());
+    adapters.clock = Arc::new(clock.clone());
     let state = AppState::new(adapters, Settings::default())
         .await
         .expect("state");
@@ -48,6 +115,7 @@ pub async fn spawn_app() -> TestApp {
         client: reqwest::Client::new(),
         clock,
         data_dir,
+        moto: None,
         _shutdown: shutdown,
     }
 }
@@ -116,8 +184,12 @@ impl TestApp {
         self.data_dir.path().join("outbox")
     }
 
+    /// Every mail the app sent, oldest first: from the outbox, or from moto's SES record.
     pub fn mails(&self) -> Vec<Mail> {
-        OutboxMailer::read_all(&self.outbox()).unwrap_or_default()
+        match &self.moto {
+            None => OutboxMailer::read_all(&self.outbox()).unwrap_or_default(),
+            Some(moto) => moto_mails(moto),
+        }
     }
 
     pub async fn send(&self, request: RequestBuilder) -> Reply {
@@ -254,4 +326,38 @@ pub async fn invited_member(
         registered.body
     );
     login(app, email).await
+}
+
+/// The mails moto's SES has "sent", from its model dump (`/moto-api/data.json`). A blocking
+/// read: moto is on loopback and answers at once.
+fn moto_mails(moto: &str) -> Vec<Mail> {
+    use std::io::{Read, Write};
+    let authority = moto.strip_prefix("http://").expect("moto is on plain http");
+    let mut stream = std::net::TcpStream::connect(authority).expect("moto answers");
+    // HTTP/1.0: the whole body, then the connection closes; no chunking to undo.
+    write!(
+        stream,
+        "GET /moto-api/data.json HTTP/1.0\r\nHost: {authority}\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let data: Value = serde_json::from_str(body).expect("moto's data.json is JSON");
+    data["ses"]["Message"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .map(|m| Mail {
+                    to: m["destinations"]["ToAddresses"][0]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                    subject: m["subject"].as_str().unwrap_or("").to_owned(),
+                    text: m["body"].as_str().unwrap_or("").to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -7,6 +7,7 @@ mod auth;
 mod edge;
 mod helpers;
 mod lambda_events;
+mod on_dynamodb;
 mod orgs;
 mod rate_limits;
 mod reset;

@@ -239,18 +239,18 @@ async fn an_invitation_is_only_for_its_email() {
     let eve_registers = app
         .post_json(
             "/v1/auth/register",
-            json!({"name": "Eve", "email": "eve2@evil.com", "password": PASSWORD, "mailed_token": token}),
+            json!({"name": "Eve", "email": "eve2@evil.com", "password": PASSWORD, "invite_token": token}),
         )
         .await;
     eve_registers.assert_error(400, "VALIDATION_ERROR");
-    assert!(eve_registers.error_message().starts_with("mailed_token:"));
+    assert!(eve_registers.error_message().starts_with("invite_token:"));
     app.login("eve2@evil.com", PASSWORD)
         .await
         .assert_error(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]
-async fn registering_with_an_mailed_token_joins_the_org_instead_of_creating_one() {
+async fn registering_with_an_invite_token_joins_the_org_instead_of_creating_one() {
     let app = spawn_app().await;
     let jane = app.signed_up("jane@acme.com").await;
     post(
@@ -265,7 +265,7 @@ async fn registering_with_an_mailed_token_joins_the_org_instead_of_creating_one(
         .post_json(
             "/v1/auth/register",
             json!({"name": "Carol", "email": "carol@acme.com", "password": PASSWORD,
-                   "org_name": "Ignored", "mailed_token": token}),
+                   "org_name": "Ignored", "invite_token": token}),
         )
         .await;
     assert_eq!(
@@ -294,7 +294,7 @@ async fn registering_with_an_mailed_token_joins_the_org_instead_of_creating_one(
     let reused = app
         .post_json(
             "/v1/auth/register",
-            json!({"name": "Dan", "email": "carol@acme.com", "password": PASSWORD, "mailed_token": token}),
+            json!({"name": "Dan", "email": "carol@acme.com", "password": PASSWORD, "invite_token": token}),
         )
         .await;
     reused.assert_error(400, "VALIDATION_ERROR");
