@@ -227,7 +227,12 @@ async fn no_secret_appears_in_logs_or_responses() {
         json!({"email": "jane@acme.com", "password": "wrong password 42"}),
     )
     .await;
-    let bad_key = format!("{}Z", &jane.api_key[..jane.api_key.len() - 1]);
+    let last = if jane.api_key.ends_with('Z') {
+        'Y'
+    } else {
+        'Z'
+    };
+    let bad_key = format!("{}{last}", &jane.api_key[..jane.api_key.len() - 1]);
     assert_eq!(account(&server, "X-API-Key", &bad_key).await, 401);
 
     let (status, reset_answer) = post(
