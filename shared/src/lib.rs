@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod domain;
 pub mod mail;
+pub mod platforms;
 pub mod ratelimit;
 pub mod runtime;
 pub mod secrets;

@@ -7,6 +7,7 @@ pub mod ids;
 pub mod names;
 pub mod password;
 pub mod plan;
+pub mod platform;
 pub mod rate_limit;
 pub mod role;
 pub mod slug;
