@@ -55,6 +55,11 @@ id_type!(
 );
 id_type!(InviteId, "inv_");
 id_type!(
+    /// A connected platform account (a Databricks workspace, an AWS account and region, …).
+    PlatformId,
+    "plat_"
+);
+id_type!(
     /// Orders a user's memberships by the time they joined (the first is the default org).
     MembershipId,
     "mem_"

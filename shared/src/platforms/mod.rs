@@ -2,7 +2,9 @@
 //! (aws-sdk-emr), Dataproc (REST) and Synapse (ARM REST). Handlers, the scanner and schedules
 //! only ever see the trait.
 
+pub mod connect;
 pub mod credentials;
+pub mod parse;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

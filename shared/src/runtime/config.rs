@@ -41,6 +41,10 @@ pub struct Settings {
     /// first `X-Forwarded-For` entry. Only behind a proxy that sets it; otherwise clients could
     /// pick their own IP and dodge the per-IP limit.
     pub trust_forwarded_for: bool,
+    /// Whether platform endpoints may be `http://` or loopback/private addresses. True in local
+    /// mode, so the fake platforms on 127.0.0.1 can be connected; false in AWS mode, where such
+    /// an endpoint would let a customer make the service call into its own network.
+    pub allow_local_endpoints: bool,
 }
 
 const DEFAULT_MAIL_FROM: &str = "no-reply@digitaltap.local";
@@ -53,6 +57,7 @@ impl Default for Settings {
             mail_from: DEFAULT_MAIL_FROM.into(),
             smtp_url: None,
             trust_forwarded_for: false,
+            allow_local_endpoints: false,
         }
     }
 }
@@ -76,6 +81,7 @@ impl Settings {
                 .filter(|v| !v.trim().is_empty())
                 .map(SecretString::from),
             trust_forwarded_for: env_or("DTAP_TRUST_FORWARDED_FOR", "false") == "true",
+            allow_local_endpoints: defaults.allow_local_endpoints,
         }
     }
 }

@@ -84,6 +84,17 @@ impl Adapters {
     }
 }
 
+/// Bounds on every call to a platform, so a slow or silent host cannot hold a request (or a
+/// Lambda invocation) until its own timeout.
+fn platform_http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(10))
+        .user_agent(concat!("digital-tap/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the platform HTTP client")
+}
+
 /// What every handler gets: the adapters and the keys derived from them at start.
 #[derive(Clone)]
 pub struct AppState {
@@ -94,6 +105,9 @@ pub struct AppState {
     pub rate_counter: Arc<dyn RateCounter>,
     pub tokens: Arc<TokenKeys>,
     pub settings: Arc<Settings>,
+    /// One HTTP client for the platform connectors: built once, so connections and TLS sessions
+    /// are reused across requests (and Lambda invocations).
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -110,12 +124,16 @@ impl AppState {
             rate_counter: adapters.rate_counter,
             tokens: Arc::new(tokens),
             settings: Arc::new(settings),
+            http: platform_http_client()?,
         })
     }
 
     /// Builds the state for a mode with settings from the environment.
     pub async fn for_mode(mode: &Mode) -> anyhow::Result<Self> {
-        let settings = Settings::from_env();
+        let settings = Settings {
+            allow_local_endpoints: matches!(mode, Mode::Local { .. }),
+            ..Settings::from_env()
+        };
         let adapters = Adapters::for_mode_with(mode, &settings).await?;
         Self::new(adapters, settings).await
     }

@@ -4,7 +4,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::Key;
 use crate::domain::email::Email;
-use crate::domain::ids::{ActionId, AlertId, ApiKeyId, InviteId, MembershipId, OrgId, UserId};
+use crate::domain::ids::{
+    ActionId, AlertId, ApiKeyId, InviteId, MembershipId, OrgId, PlatformId, UserId,
+};
 use crate::domain::slug::OrgSlug;
 
 pub fn user(id: &UserId) -> Key {
@@ -135,6 +137,21 @@ pub fn alerts_prefix() -> &'static str {
     "ALERT#"
 }
 
+/// A connected platform of an org; its credentials are only in the secret store.
+pub fn platform(org: &OrgId, id: &PlatformId) -> Key {
+    Key::new(format!("ORG#{org}"), format!("PLATFORM#{id}"))
+}
+
+pub fn platforms_prefix() -> &'static str {
+    "PLATFORM#"
+}
+
+/// The secret holding a platform's credentials (the secret store adds the deployment's prefix).
+/// Platform ids are unique across orgs, so the name needs no org.
+pub fn platform_secret(id: &PlatformId) -> String {
+    format!("platform/{id}")
+}
+
 /// A password-reset token, found by the hash of the token.
 pub fn reset_token(fingerprint: &str) -> Key {
     Key::new(format!("RESET#{fingerprint}"), "TOKEN")
@@ -164,6 +181,18 @@ mod tests {
             )
         );
         assert_eq!(api_key("ab12"), Key::new("APIKEY#ab12", "KEY"));
+        let platform_id = PlatformId::parse("plat_01hzy8k7m3q4w5e6r7t8y9u0id").unwrap();
+        assert_eq!(
+            platform(&org, &platform_id),
+            Key::new(
+                "ORG#org_01hzy8k7m3q4w5e6r7t8y9u0ib",
+                "PLATFORM#plat_01hzy8k7m3q4w5e6r7t8y9u0id"
+            )
+        );
+        assert_eq!(
+            platform_secret(&platform_id),
+            "platform/plat_01hzy8k7m3q4w5e6r7t8y9u0id"
+        );
         assert_eq!(reset_token("cd34"), Key::new("RESET#cd34", "TOKEN"));
         let invite_id = InviteId::parse("inv_01hzy8k7m3q4w5e6r7t8y9u0ic").unwrap();
         assert_eq!(

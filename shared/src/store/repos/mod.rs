@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod invites;
 pub mod orgs;
 pub mod plans;
+pub mod platforms;
 pub mod reset_tokens;
 pub mod savings;
 pub mod usage;
