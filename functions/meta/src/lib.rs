@@ -24,6 +24,7 @@ pub fn all_routes() -> Routes {
         .merge(dtap_auth::routes())
         .merge(dtap_account::routes())
         .merge(dtap_orgs::routes())
+        .merge(dtap_platforms::routes())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

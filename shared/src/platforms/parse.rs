@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use url::{Host, Url};
 
 use super::credentials::{
-    AwsAuth, Credentials, DataprocCredentials, DatabricksAuth, DatabricksCredentials,
+    AwsAuth, Credentials, DatabricksAuth, DatabricksCredentials, DataprocCredentials,
     EmrCredentials, SynapseCredentials,
 };
 use crate::domain::FieldError;
@@ -176,7 +176,10 @@ impl Fields<'_> {
                 if value.is_empty() {
                     Err(FieldError::new(field, "must not be empty"))
                 } else if value.chars().any(char::is_control) {
-                    Err(FieldError::new(field, "must not contain control characters"))
+                    Err(FieldError::new(
+                        field,
+                        "must not contain control characters",
+                    ))
                 } else {
                     Ok(Some(value.to_owned()))
                 }
@@ -270,7 +273,10 @@ fn emr(
         None => aws_region(
             "credentials.region",
             region.ok_or_else(|| {
-                FieldError::new("credentials.region", "is required (or the top-level region)")
+                FieldError::new(
+                    "credentials.region",
+                    "is required (or the top-level region)",
+                )
             })?,
         )?,
     };
@@ -397,7 +403,10 @@ fn dataproc(
     let region = match fields.string("region")? {
         Some(own) => own,
         None => region.map(str::to_owned).ok_or_else(|| {
-            FieldError::new("credentials.region", "is required (or the top-level region)")
+            FieldError::new(
+                "credentials.region",
+                "is required (or the top-level region)",
+            )
         })?,
     };
     if !is_gcp_region(&region) {
@@ -478,7 +487,10 @@ pub fn endpoint_url(field: &str, raw: &str, policy: EndpointPolicy) -> Result<St
         _ => return Err(FieldError::new(field, rule)),
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(FieldError::new(field, "must not contain a user or password"));
+        return Err(FieldError::new(
+            field,
+            "must not contain a user or password",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(FieldError::new(field, "must not have a query or fragment"));
@@ -503,9 +515,15 @@ fn is_public_host(host: &Host<&str>) -> bool {
             let domain = domain.trim_end_matches('.').to_ascii_lowercase();
             // A parsed domain is never an IP literal (url turns those into Host::Ip*), so a name
             // without a dot can only resolve through a local search domain.
-            let local_suffix = [".localhost", ".local", ".internal", ".localdomain", ".home.arpa"]
-                .iter()
-                .any(|suffix| domain.ends_with(suffix));
+            let local_suffix = [
+                ".localhost",
+                ".local",
+                ".internal",
+                ".localdomain",
+                ".home.arpa",
+            ]
+            .iter()
+            .any(|suffix| domain.ends_with(suffix));
             domain.contains('.') && domain != "localhost" && !local_suffix
         }
     }
@@ -590,7 +608,11 @@ fn iam_role_arn(raw: &str) -> Result<String, FieldError> {
         && resource.len() > "role/".len()
         && resource.starts_with("role/")
         && !resource.chars().any(char::is_whitespace);
-    if valid { Ok(raw.to_owned()) } else { Err(invalid()) }
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err(invalid())
+    }
 }
 
 fn external_id(raw: &str) -> Result<String, FieldError> {
@@ -671,7 +693,11 @@ mod tests {
     fn databricks_rules_name_their_field() {
         let d = PlatformKind::Databricks;
         assert_eq!(
-            err(d, json!({"workspace_url": "http://dbc.cloud.databricks.com", "token": "t"}), STRICT),
+            err(
+                d,
+                json!({"workspace_url": "http://dbc.cloud.databricks.com", "token": "t"}),
+                STRICT
+            ),
             "credentials.workspace_url: must be an https URL"
         );
         assert_eq!(
@@ -679,11 +705,19 @@ mod tests {
             "credentials.workspace_url: is required"
         );
         assert!(
-            err(d, json!({"workspace_url": "https://a.databricks.com"}), STRICT)
-                .starts_with("credentials.token: is required")
+            err(
+                d,
+                json!({"workspace_url": "https://a.databricks.com"}),
+                STRICT
+            )
+            .starts_with("credentials.token: is required")
         );
         assert_eq!(
-            err(d, json!({"workspace_url": "https://a.databricks.com", "client_id": "c"}), STRICT),
+            err(
+                d,
+                json!({"workspace_url": "https://a.databricks.com", "client_id": "c"}),
+                STRICT
+            ),
             "credentials.client_secret: is required"
         );
         assert!(
@@ -691,11 +725,17 @@ mod tests {
                 .starts_with("credentials: give either")
         );
         assert_eq!(
-            err(d, json!({"workspace_url": "https://a.databricks.com", "token": 5}), STRICT),
+            err(
+                d,
+                json!({"workspace_url": "https://a.databricks.com", "token": 5}),
+                STRICT
+            ),
             "credentials.token: must be a string"
         );
         assert_eq!(
-            parse(d, Some(&json!("x")), None, STRICT).unwrap_err().to_string(),
+            parse(d, Some(&json!("x")), None, STRICT)
+                .unwrap_err()
+                .to_string(),
             "credentials: must be an object"
         );
         assert_eq!(
@@ -756,23 +796,43 @@ mod tests {
         assert_eq!(parsed.region(), Some("eu-west-1"));
         let e = PlatformKind::Emr;
         assert!(
-            err(e, json!({"role_arn": "arn:aws:iam::123456789012:role/dtap"}), STRICT)
-                .starts_with("credentials.region: is required")
+            err(
+                e,
+                json!({"role_arn": "arn:aws:iam::123456789012:role/dtap"}),
+                STRICT
+            )
+            .starts_with("credentials.region: is required")
         );
         assert!(
-            err(e, json!({"region": "us-east-1", "role_arn": "arn:aws:s3:::bucket"}), STRICT)
-                .starts_with("credentials.role_arn: must be an IAM role ARN")
+            err(
+                e,
+                json!({"region": "us-east-1", "role_arn": "arn:aws:s3:::bucket"}),
+                STRICT
+            )
+            .starts_with("credentials.role_arn: must be an IAM role ARN")
         );
         assert!(
-            err(e, json!({"region": "useast1", "role_arn": "arn:aws:iam::123456789012:role/x"}), STRICT)
-                .starts_with("credentials.region: must be an AWS region")
+            err(
+                e,
+                json!({"region": "useast1", "role_arn": "arn:aws:iam::123456789012:role/x"}),
+                STRICT
+            )
+            .starts_with("credentials.region: must be an AWS region")
         );
         assert_eq!(
-            err(e, json!({"region": "us-east-1", "access_key_id": "AKIAIOSFODNN7EXAMPLE"}), STRICT),
+            err(
+                e,
+                json!({"region": "us-east-1", "access_key_id": "AKIAIOSFODNN7EXAMPLE"}),
+                STRICT
+            ),
             "credentials.secret_access_key: is required"
         );
         assert_eq!(
-            err(e, json!({"region": "us-east-1", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "s", "endpoint_url": "http://127.0.0.1:5000"}), STRICT),
+            err(
+                e,
+                json!({"region": "us-east-1", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "s", "endpoint_url": "http://127.0.0.1:5000"}),
+                STRICT
+            ),
             "credentials.endpoint_url: is only accepted in local mode"
         );
         assert!(
@@ -791,7 +851,10 @@ mod tests {
 
     #[test]
     fn dataproc_accepts_the_key_as_object_or_string() {
-        for key in [service_account_key(), service_account_key().to_string().into()] {
+        for key in [
+            service_account_key(),
+            service_account_key().to_string().into(),
+        ] {
             let parsed = parse(
                 PlatformKind::Dataproc,
                 Some(&json!({"service_account_key": key, "project_id": "my-project", "region": "us-central1"})),
@@ -804,13 +867,21 @@ mod tests {
         let mut key = service_account_key();
         key["token_uri"] = "http://169.254.169.254/token".into();
         assert_eq!(
-            err(PlatformKind::Dataproc, json!({"service_account_key": key, "project_id": "my-project", "region": "us-central1"}), STRICT),
+            err(
+                PlatformKind::Dataproc,
+                json!({"service_account_key": key, "project_id": "my-project", "region": "us-central1"}),
+                STRICT
+            ),
             "credentials.service_account_key.token_uri: must be an https URL"
         );
         let mut key = service_account_key();
         key.as_object_mut().unwrap().remove("client_email");
         assert_eq!(
-            err(PlatformKind::Dataproc, json!({"service_account_key": key, "project_id": "my-project", "region": "us-central1"}), STRICT),
+            err(
+                PlatformKind::Dataproc,
+                json!({"service_account_key": key, "project_id": "my-project", "region": "us-central1"}),
+                STRICT
+            ),
             "credentials.service_account_key.client_email: is required"
         );
         assert!(
@@ -832,10 +903,21 @@ mod tests {
 
     #[test]
     fn synapse_checks_each_field() {
-        assert!(parse(PlatformKind::Synapse, Some(&synapse_credentials()), None, STRICT).is_ok());
+        assert!(
+            parse(
+                PlatformKind::Synapse,
+                Some(&synapse_credentials()),
+                None,
+                STRICT
+            )
+            .is_ok()
+        );
         let mut bad = synapse_credentials();
         bad["tenant_id"] = "not-a-guid".into();
-        assert!(err(PlatformKind::Synapse, bad, STRICT).starts_with("credentials.tenant_id: must be a GUID"));
+        assert!(
+            err(PlatformKind::Synapse, bad, STRICT)
+                .starts_with("credentials.tenant_id: must be a GUID")
+        );
         let mut bad = synapse_credentials();
         bad.as_object_mut().unwrap().remove("workspace_name");
         assert_eq!(
@@ -847,10 +929,22 @@ mod tests {
     #[test]
     fn every_kind_survives_the_secret_round_trip() {
         let cases = [
-            (PlatformKind::Databricks, json!({"workspace_url": "https://a.databricks.com", "client_id": "c", "client_secret": "s"})),
-            (PlatformKind::Emr, json!({"region": "us-east-1", "role_arn": "arn:aws:iam::123456789012:role/dtap", "external_id": "ext-1"})),
-            (PlatformKind::Emr, json!({"region": "us-east-1", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "wJalr/K7MDENG"})),
-            (PlatformKind::Dataproc, json!({"service_account_key": service_account_key(), "project_id": "my-project", "region": "us-central1"})),
+            (
+                PlatformKind::Databricks,
+                json!({"workspace_url": "https://a.databricks.com", "client_id": "c", "client_secret": "s"}),
+            ),
+            (
+                PlatformKind::Emr,
+                json!({"region": "us-east-1", "role_arn": "arn:aws:iam::123456789012:role/dtap", "external_id": "ext-1"}),
+            ),
+            (
+                PlatformKind::Emr,
+                json!({"region": "us-east-1", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "wJalr/K7MDENG"}),
+            ),
+            (
+                PlatformKind::Dataproc,
+                json!({"service_account_key": service_account_key(), "project_id": "my-project", "region": "us-central1"}),
+            ),
             (PlatformKind::Synapse, synapse_credentials()),
         ];
         for (kind, raw) in cases {
@@ -866,7 +960,9 @@ mod tests {
     fn debug_output_shows_no_secret() {
         let parsed = parse(
             PlatformKind::Databricks,
-            Some(&json!({"workspace_url": "https://a.databricks.com", "token": "dapi_very_secret"})),
+            Some(
+                &json!({"workspace_url": "https://a.databricks.com", "token": "dapi_very_secret"}),
+            ),
             None,
             STRICT,
         )
