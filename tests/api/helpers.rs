@@ -99,9 +99,12 @@ pub async fn spawn_app_on_moto() -> TestApp {
 async fn serve(mut adapters: Adapters, data_dir: TempDir) -> TestApp {
     let clock = ManualClock::starting_at(Utc::now());
     adapters.clock = Arc::new(clock.clone());
-    let state = AppState::new(adapters, Settings::default())
-        .await
-        .expect("state");
+    // As in local mode: platform endpoints may be the fakes on 127.0.0.1.
+    let settings = Settings {
+        allow_local_endpoints: true,
+        ..Settings::default()
+    };
+    let state = AppState::new(adapters, settings).await.expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a free port");

@@ -9,6 +9,7 @@ mod helpers;
 mod lambda_events;
 mod on_dynamodb;
 mod orgs;
+mod platforms;
 mod rate_limits;
 mod reset;
 mod role_matrix;
