@@ -113,3 +113,18 @@ async fn the_orgs_sample_event_creates_an_org() {
     assert_eq!(body["data"]["slug"], "acme-data");
     assert_eq!(body["data"]["members"], 1);
 }
+
+#[tokio::test]
+async fn the_platforms_sample_event_reaches_the_platforms_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    // With its placeholder token the event is refused before anything would call Databricks.
+    let (status, body) = invoke(
+        dtap_platforms::routes(),
+        &state,
+        event("apigw-platforms-create.json"),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+}

@@ -4,6 +4,8 @@
 
 pub mod connect;
 pub mod credentials;
+pub mod databricks;
+pub mod http;
 pub mod parse;
 
 use async_trait::async_trait;

@@ -78,14 +78,20 @@ pub async fn list(table: &dyn Table, org: &OrgId) -> StoreResult<Vec<PlatformRec
 /// Stores a new platform; fails with `ConditionFailed` if the id is taken.
 pub async fn create(table: &dyn Table, record: &PlatformRecord) -> StoreResult<()> {
     table
-        .put(record.item().map_err(StoreError::Backend)?, Condition::NotExists)
+        .put(
+            record.item().map_err(StoreError::Backend)?,
+            Condition::NotExists,
+        )
         .await
 }
 
 /// Replaces a platform's record; fails with `ConditionFailed` if it was removed meanwhile.
 pub async fn replace(table: &dyn Table, record: &PlatformRecord) -> StoreResult<()> {
     table
-        .put(record.item().map_err(StoreError::Backend)?, Condition::Exists)
+        .put(
+            record.item().map_err(StoreError::Backend)?,
+            Condition::Exists,
+        )
         .await
 }
 
