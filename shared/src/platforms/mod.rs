@@ -4,6 +4,7 @@
 
 pub mod connect;
 pub mod credentials;
+pub mod emr;
 pub mod databricks;
 pub mod http;
 pub mod parse;
