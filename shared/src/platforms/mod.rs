@@ -4,8 +4,8 @@
 
 pub mod connect;
 pub mod credentials;
-pub mod emr;
 pub mod databricks;
+pub mod emr;
 pub mod http;
 pub mod parse;
 
