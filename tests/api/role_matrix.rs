@@ -140,7 +140,7 @@ async fn every_role_gets_the_contracts_answer_on_every_endpoint() {
     next_minute();
 
     // Endpoints that change nothing, or only the caller's own things: one call per role.
-    let reads: [(Method, &str, Option<Value>, Role); 10] = [
+    let reads: [(Method, &str, Option<Value>, Role); 11] = [
         (Method::GET, "/v1/account", None, Role::Viewer),
         (Method::GET, "/v1/account/usage", None, Role::Viewer),
         (Method::GET, "/v1/account/billing", None, Role::Owner),
@@ -166,6 +166,7 @@ async fn every_role_gets_the_contracts_answer_on_every_endpoint() {
             None,
             Role::Admin,
         ),
+        (Method::GET, "/v1/platforms", None, Role::Viewer),
     ];
     for (method, path, body, minimum) in reads {
         next_minute();
@@ -255,6 +256,56 @@ async fn every_role_gets_the_contracts_answer_on_every_endpoint() {
         )
         .await;
         assert_answer(&remove, "remove a member", role, Role::Owner);
+    }
+}
+
+#[tokio::test]
+async fn platforms_are_changed_by_admins_and_owners_and_read_by_everyone() {
+    let team = Team::assemble().await;
+    let app = &team.app;
+    let fake = dtap_fakes::FakeDatabricks::with_fleet(1).await;
+    let credentials = json!({"workspace_url": fake.url(), "token": fake.config().token});
+    for role in ROLES {
+        app.clock.advance(chrono::Duration::seconds(60));
+        let session = team.session(role);
+        let created = post(
+            app,
+            "/v1/platforms",
+            &session.token,
+            json!({"type": "databricks", "name": "Matrix", "credentials": credentials}),
+        )
+        .await;
+        assert_answer(&created, "connect a platform", role, Role::Admin);
+        // Those who may not create act on the owner's platform.
+        let id = match created.body["data"]["id"].as_str() {
+            Some(id) => id.to_owned(),
+            None => {
+                let owners = post(
+                    app,
+                    "/v1/platforms",
+                    &team.owner.token,
+                    json!({"type": "databricks", "name": "Owned", "credentials": credentials}),
+                )
+                .await;
+                owners.body["data"]["id"].as_str().unwrap().to_owned()
+            }
+        };
+        let path = format!("/v1/platforms/{id}");
+        let read = get(app, &path, &session.token).await;
+        assert_answer(&read, "read a platform", role, Role::Viewer);
+        let tested = post(app, &format!("{path}/test"), &session.token, json!({})).await;
+        assert_answer(&tested, "test a platform", role, Role::Admin);
+        let renamed = call(
+            app,
+            Method::PUT,
+            &path,
+            &session.token,
+            Some(json!({"name": "Renamed"})),
+        )
+        .await;
+        assert_answer(&renamed, "update a platform", role, Role::Admin);
+        let removed = call(app, Method::DELETE, &path, &session.token, None).await;
+        assert_answer(&removed, "remove a platform", role, Role::Admin);
     }
 }
 

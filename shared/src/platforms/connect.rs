@@ -2,6 +2,8 @@
 //! which platform type.
 
 use super::credentials::Credentials;
+use super::databricks::Databricks;
+use super::emr::Emr;
 use super::{Platform, PlatformError};
 use crate::domain::platform::PlatformKind;
 
@@ -23,6 +25,13 @@ pub async fn connect(
     credentials: &Credentials,
     http: &reqwest::Client,
 ) -> Result<Box<dyn Platform>, ConnectError> {
-    let _ = http;
-    Err(ConnectError::NotAvailable(credentials.kind()))
+    match credentials {
+        Credentials::Databricks(databricks) => {
+            Ok(Box::new(Databricks::new(databricks.clone(), http.clone())))
+        }
+        Credentials::Emr(emr) => Ok(Box::new(Emr::connect(emr).await?)),
+        Credentials::Dataproc(_) | Credentials::Synapse(_) => {
+            Err(ConnectError::NotAvailable(credentials.kind()))
+        }
+    }
 }

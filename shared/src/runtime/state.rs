@@ -85,11 +85,13 @@ impl Adapters {
 }
 
 /// Bounds on every call to a platform, so a slow or silent host cannot hold a request (or a
-/// Lambda invocation) until its own timeout.
+/// Lambda invocation) until its own timeout. Redirects are not followed: an endpoint that passed
+/// the public-host rule must not be able to bounce a call (with its token) somewhere else.
 fn platform_http_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("digital-tap/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("building the platform HTTP client")
