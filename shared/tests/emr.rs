@@ -483,3 +483,32 @@ async fn a_snapshot_of_another_platform_is_not_resumed() {
     let err = emr.resume(&snapshot).await.unwrap_err();
     assert!(matches!(err, PlatformError::Protocol(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_unavailable_not_unauthorized() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let keys = EmrCredentials {
+        region: "us-east-1".into(),
+        auth: AwsAuth::AccessKeys {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_access_key: SecretString::from("not-a-real-secret"),
+        },
+        endpoint_url: Some(endpoint.clone()),
+    };
+    // STS is behind the same endpoint, so the role cannot even be assumed.
+    let role = EmrCredentials {
+        endpoint_url: Some(endpoint),
+        ..assume_role(&fresh_account())
+    };
+    for credentials in [keys, role] {
+        let emr = Emr::connect(&credentials).await.expect("connect");
+        let err = emr.check().await.unwrap_err();
+        assert!(matches!(err, PlatformError::Unavailable(_)), "{err:?}");
+        assert!(!err.to_string().contains("not-a-real-secret"));
+    }
+}

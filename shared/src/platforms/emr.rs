@@ -652,35 +652,53 @@ where
             PlatformError::Unavailable(format!("{operation}: EMR did not answer in time"))
         }
         SdkError::DispatchFailure(failure) => {
-            if let Some(credentials) = credentials_error(&err) {
-                PlatformError::Unauthorized(format!(
-                    "{operation}: could not obtain AWS credentials: {}",
-                    DisplayErrorContext(credentials)
-                ))
+            if let Some(credentials) = find_in_chain::<CredentialsError>(&err) {
+                credentials_failure(operation, credentials)
             } else if failure.is_timeout() {
                 PlatformError::Unavailable(format!("{operation}: EMR did not answer in time"))
             } else {
+                let inner = failure
+                    .as_connector_error()
+                    .map(|e| e as &dyn std::error::Error);
                 PlatformError::Unavailable(format!(
                     "{operation}: EMR could not be reached: {}",
-                    DisplayErrorContext(&err)
+                    describe_inner(inner)
                 ))
             }
         }
-        SdkError::ResponseError(_) => PlatformError::Protocol(format!(
-            "{operation}: unreadable answer: {}",
-            DisplayErrorContext(&err)
-        )),
-        _ => match credentials_error(&err) {
-            Some(credentials) => PlatformError::Unauthorized(format!(
-                "{operation}: could not obtain AWS credentials: {}",
-                DisplayErrorContext(credentials)
-            )),
+        _ => match find_in_chain::<CredentialsError>(&err) {
+            Some(credentials) => credentials_failure(operation, credentials),
             None => PlatformError::Protocol(format!(
-                "{operation}: the request could not be made: {}",
-                DisplayErrorContext(&err)
+                "{operation}: no usable answer: {}",
+                describe_inner(std::error::Error::source(&err))
             )),
         },
     }
+}
+
+/// The credentials could not be had: refused by STS (a wrong role, external id or trust
+/// policy) is Unauthorized; STS out of reach is Unavailable, since the credentials may be fine.
+fn credentials_failure(operation: &str, err: &CredentialsError) -> PlatformError {
+    let unreachable = matches!(err, CredentialsError::ProviderTimedOut(_))
+        || std::error::Error::source(err).is_some_and(|source| {
+            find_in_chain::<aws_sdk_emr::error::ConnectorError>(source).is_some()
+        });
+    let text = format!(
+        "{operation}: could not obtain AWS credentials: {}",
+        DisplayErrorContext(err)
+    );
+    if unreachable {
+        PlatformError::Unavailable(text)
+    } else {
+        PlatformError::Unauthorized(text)
+    }
+}
+
+fn describe_inner(inner: Option<&(dyn std::error::Error + 'static)>) -> String {
+    inner.map_or_else(
+        || "no details".to_owned(),
+        |e| DisplayErrorContext(e).to_string(),
+    )
 }
 
 fn classify(code: &str, message: &str, text: String) -> PlatformError {
@@ -722,12 +740,12 @@ fn is_unknown_cluster(message: &str) -> bool {
         && (message.contains("not valid") || message.contains("does not exist"))
 }
 
-fn credentials_error<'a>(
+fn find_in_chain<'a, T: std::error::Error + 'static>(
     err: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a CredentialsError> {
+) -> Option<&'a T> {
     let mut source = Some(err);
     while let Some(current) = source {
-        if let Some(found) = current.downcast_ref::<CredentialsError>() {
+        if let Some(found) = current.downcast_ref::<T>() {
             return Some(found);
         }
         source = current.source();
