@@ -528,3 +528,59 @@ async fn credentials_never_appear_in_errors() {
     assert!(!shown.contains(&token), "{shown}");
     assert!(shown.contains("[redacted]"), "{shown}");
 }
+
+#[tokio::test]
+async fn a_terminate_that_timed_out_is_applied_once_even_when_it_lands_late() {
+    let fake = FakeDatabricks::start().await;
+    let id = fake.add_cluster(analytics_cluster());
+    let token = SecretString::from(fake.config().token.clone());
+    let databricks = connector(
+        &fake,
+        DatabricksAuth::Token(token),
+        Duration::from_millis(200),
+    );
+    fake.fail_next(DELETE, 1, Fault::Hang(Duration::from_millis(500)));
+
+    databricks.hibernate(&id).await.unwrap();
+    // Let the first, timed-out terminate land: on a terminating cluster it is a no-op.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    assert_eq!(fake.calls(DELETE), 2);
+    assert_eq!(fake.terminations(&id), 1);
+}
+
+#[tokio::test]
+async fn concurrent_calls_share_one_oauth_token() {
+    let fake = FakeDatabricks::with_fleet(3).await;
+    fake.set_latency(TOKEN, Duration::from_millis(50));
+    let databricks = std::sync::Arc::new(with_service_principal(&fake));
+
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let databricks = databricks.clone();
+            tokio::spawn(async move { databricks.check().await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+
+    assert_eq!(fake.calls(TOKEN), 1);
+    assert_eq!(fake.calls(LIST), 8);
+}
+
+#[tokio::test]
+async fn listing_a_thousand_clusters_at_fifty_milliseconds_a_call() {
+    let fake = FakeDatabricks::with_fleet(1000).await;
+    fake.set_latency(LIST, Duration::from_millis(50));
+    let databricks = with_pat(&fake);
+
+    let started = Instant::now();
+    let clusters = databricks.list_clusters().await.unwrap();
+    let elapsed = started.elapsed();
+
+    assert_eq!(clusters.len(), 1000);
+    assert_eq!(fake.calls(LIST), 10);
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    println!("listed 1000 clusters at 50 ms/call in {elapsed:?}");
+}
