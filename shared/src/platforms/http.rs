@@ -28,10 +28,12 @@ const TRANSIENT_MESSAGES: [&str; 4] = [
 ];
 
 /// The client every connector should share: built once, with the timeouts every call needs.
+/// Redirects are not followed, so a platform cannot bounce a call and its token elsewhere.
 pub fn client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
 }
 
