@@ -570,3 +570,100 @@ async fn another_orgs_platform_is_404_on_every_route_and_stays_untouched() {
     assert_eq!(janes.body["data"]["name"], "Production Databricks");
     assert!(stored_secret(&app, &id).await.is_some());
 }
+
+// ---------------------------------------------------------------- EMR
+
+#[tokio::test]
+async fn an_unreachable_emr_endpoint_is_400_naming_it() {
+    let app = spawn_app().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let reply = post(
+        &app,
+        "/v1/platforms",
+        &jane.token,
+        json!({"type": "emr", "name": "EMR", "region": "us-east-1", "credentials": {
+            "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+            "secret_access_key": "not-a-real-secret",
+            "endpoint_url": closed,
+        }}),
+    )
+    .await;
+    reply.assert_error(400, "VALIDATION_ERROR");
+    assert!(
+        reply
+            .error_message()
+            .starts_with("credentials.endpoint_url: emr could not be reached"),
+        "{}",
+        reply.body
+    );
+    assert!(!reply.body.to_string().contains("not-a-real-secret"));
+    assert_no_platforms(&app, &jane).await;
+}
+
+#[tokio::test]
+async fn connecting_emr_through_a_role_on_moto_answers_201() {
+    let moto = std::env::var("DTAP_TEST_MOTO_URL").expect(
+        "DTAP_TEST_MOTO_URL is not set: run the tests with scripts/test, which starts moto",
+    );
+    let app = spawn_app().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    // An account of its own, so no other test's clusters are counted.
+    let account = format!(
+        "{:012}",
+        100_000_000_000
+            + u64::from(std::process::id()) * 7_919
+            + u64::from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .subsec_nanos()
+            )
+    );
+    let reply = post(
+        &app,
+        "/v1/platforms",
+        &jane.token,
+        json!({"type": "emr", "name": "AWS EMR Staging", "region": "us-east-1", "credentials": {
+            "role_arn": format!("arn:aws:iam::{account}:role/digital-tap-access"),
+            "external_id": "dtap-external-id",
+            "endpoint_url": moto,
+        }}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["data"]["type"], "emr");
+    assert_eq!(reply.body["data"]["clusters_discovered"], 0);
+    let id = reply.body["data"]["id"].as_str().unwrap().to_owned();
+    let listed = get(&app, "/v1/platforms", &jane.token).await;
+    assert_eq!(listed.body["data"][0]["region"], "us-east-1");
+    let tested = post(
+        &app,
+        &format!("/v1/platforms/{id}/test"),
+        &jane.token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(tested.body["data"]["reachable"], true, "{}", tested.body);
+}
+
+#[tokio::test]
+async fn on_the_aws_adapters_a_platform_is_connected_tested_and_removed() {
+    let app = crate::helpers::spawn_app_on_moto().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    let fake = FakeDatabricks::with_fleet(2).await;
+    let id = connected(&app, &jane, &fake).await;
+    let path = format!("/v1/platforms/{id}");
+    // The test reads the credentials back from Secrets Manager.
+    let tested = post(&app, &format!("{path}/test"), &jane.token, json!({})).await;
+    assert_eq!(tested.body["data"]["reachable"], true, "{}", tested.body);
+    let removed = call(&app, Method::DELETE, &path, &jane.token, None).await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    get(&app, &path, &jane.token)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    assert_no_platforms(&app, &jane).await;
+}
