@@ -346,3 +346,90 @@ async fn the_aws_switch_points_the_same_binary_at_dynamodb_and_secrets_manager()
     );
     again.stop();
 }
+
+#[tokio::test]
+async fn platform_credentials_appear_in_no_log_or_response() {
+    let fake = dtap_fakes::FakeDatabricks::with_fleet(2).await;
+    let config = fake.config().clone();
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(data_dir.path(), &[]);
+    let jane = register_and_login(&server, "jane@acme.com").await;
+    let bearer = format!("Bearer {}", jane.token);
+    let auth = Some(("Authorization", bearer.as_str()));
+    let url = |path: &str| format!("{}{path}", server.base);
+    let wrong_token = "dapi-wrong-token-5550123";
+
+    let mut answers = Vec::new();
+    let (status, refused) = call(
+        reqwest::Method::POST,
+        url("/v1/platforms"),
+        auth,
+        Some(
+            json!({"type": "databricks", "name": "Prod", "credentials": {
+            "workspace_url": fake.url(), "token": wrong_token}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    answers.push(refused);
+    let (status, created) = call(
+        reqwest::Method::POST,
+        url("/v1/platforms"),
+        auth,
+        Some(
+            json!({"type": "databricks", "name": "Prod", "credentials": {
+            "workspace_url": fake.url(), "token": config.token}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    answers.push(created);
+    let path = format!("/v1/platforms/{id}");
+    for (method, path, body) in [
+        (reqwest::Method::GET, "/v1/platforms".to_owned(), None),
+        (
+            reqwest::Method::POST,
+            format!("{path}/test"),
+            Some(json!({})),
+        ),
+        (
+            reqwest::Method::PUT,
+            path.clone(),
+            Some(json!({"credentials": {"workspace_url": fake.url(),
+                "client_id": config.client_id, "client_secret": config.client_secret}})),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{path}/test"),
+            Some(json!({})),
+        ),
+        (reqwest::Method::DELETE, path.clone(), None),
+    ] {
+        let (status, answer) = call(method, url(&path), auth, body).await;
+        assert!((200..300).contains(&status), "{path}: {answer}");
+        answers.push(answer);
+    }
+    let logs = server.stop();
+
+    assert!(
+        logs.contains("platform connected"),
+        "logs were captured: {logs}"
+    );
+    for secret in [
+        config.token.as_str(),
+        config.client_secret.as_str(),
+        wrong_token,
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "a platform credential leaked into the logs"
+        );
+        for answer in &answers {
+            assert!(
+                !answer.to_string().contains(secret),
+                "a platform credential leaked into a response"
+            );
+        }
+    }
+}
