@@ -4,6 +4,7 @@
 mod account;
 mod account_endpoints;
 mod auth;
+mod clusters;
 mod edge;
 mod helpers;
 mod lambda_events;

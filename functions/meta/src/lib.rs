@@ -25,6 +25,7 @@ pub fn all_routes() -> Routes {
         .merge(dtap_account::routes())
         .merge(dtap_orgs::routes())
         .merge(dtap_platforms::routes())
+        .merge(dtap_clusters::routes())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

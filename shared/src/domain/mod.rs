@@ -2,6 +2,7 @@
 //! parse at the edge, then pass typed values inward.
 
 pub mod billing;
+pub mod catalog;
 pub mod email;
 pub mod ids;
 pub mod names;
@@ -11,6 +12,7 @@ pub mod platform;
 pub mod rate_limit;
 pub mod role;
 pub mod slug;
+pub mod sustainability;
 
 /// A rule a value broke: the field it came from and the rule, as the contract's messages read
 /// (`"password: must be at least 8 characters"`).

@@ -53,6 +53,15 @@ pub fn clusters_prefix() -> &'static str {
     "CLUSTER#"
 }
 
+/// A cluster the org manages (hibernated by us, with what resume needs), keyed by the platform
+/// record (`plat_…`) and the platform's own cluster id as it was when first acted on.
+pub fn cluster(org: &OrgId, platform: &PlatformId, cluster_id: &str) -> Key {
+    Key::new(
+        format!("ORG#{org}"),
+        format!("CLUSTER#{platform}#{cluster_id}"),
+    )
+}
+
 /// An API key, found by the hash of the presented key.
 pub fn api_key(fingerprint: &str) -> Key {
     Key::new(format!("APIKEY#{fingerprint}"), "KEY")

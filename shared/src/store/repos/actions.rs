@@ -54,6 +54,12 @@ pub struct ActionRecord {
     /// Set on a hibernation when its cluster is resumed: savings stop accruing then.
     #[serde(default)]
     pub resumed_at: Option<DateTime<Utc>>,
+    /// Who asked (`usr_…`), when a person did.
+    #[serde(default)]
+    pub requested_by: Option<String>,
+    /// Why: `manual` for a call to the API, else the schedule or rule that acted.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 impl ActionRecord {
@@ -67,6 +73,28 @@ pub async fn create(table: &dyn Table, action: &ActionRecord) -> StoreResult<()>
         .put(
             action.item().map_err(StoreError::Backend)?,
             Condition::NotExists,
+        )
+        .await
+}
+
+pub async fn get(
+    table: &dyn Table,
+    org: &OrgId,
+    id: &ActionId,
+) -> StoreResult<Option<ActionRecord>> {
+    table
+        .get(&keys::action(org, id))
+        .await?
+        .map(|item| item.record().map_err(StoreError::Backend))
+        .transpose()
+}
+
+/// Rewrites an action already recorded (completing it, failing it, marking its resume).
+pub async fn replace(table: &dyn Table, action: &ActionRecord) -> StoreResult<()> {
+    table
+        .put(
+            action.item().map_err(StoreError::Backend)?,
+            Condition::Exists,
         )
         .await
 }

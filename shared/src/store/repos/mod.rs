@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod alerts;
 pub mod api_keys;
+pub mod clusters;
 pub mod invites;
 pub mod orgs;
 pub mod plans;

@@ -69,6 +69,8 @@ mod tests {
                 water_gallons_per_hour: 2.0,
             }),
             resumed_at: resumed,
+            requested_by: None,
+            reason: None,
         }
     }
 
