@@ -3,5 +3,10 @@
 //! enough that a connector which works against them makes the same calls against the platform.
 
 pub mod databricks;
+pub mod dataproc;
+pub mod dataproc_keys;
+pub mod synapse;
 
 pub use databricks::{FakeConfig, FakeDatabricks, Fault};
+pub use dataproc::{DataprocConfig, DataprocFault, FakeDataproc};
+pub use synapse::{FakeSynapse, SynapseConfig, SynapseFault};
