@@ -2,7 +2,7 @@
 //! and the flows against a fake Databricks workspace: credentials are checked before anything is
 //! stored, and live only in the secret store.
 
-use dtap_fakes::FakeDatabricks;
+use dtap_fakes::{FakeDatabricks, FakeDataproc};
 use dtap_shared::secrets::local::LocalSecretFile;
 use dtap_shared::secrets::{ExposeSecret, SecretStore};
 use reqwest::{Method, StatusCode};
@@ -157,13 +157,7 @@ async fn types_without_a_connector_are_refused_honestly() {
     let app = spawn_app().await;
     let jane = app.signed_up("jane@acme.com").await;
     let secrets_before = secrets_file(&app);
-    for (kind, credentials) in [
-        (
-            "dataproc",
-            json!({"service_account_key": service_account_key(), "project_id": "my-project", "region": "us-central1"}),
-        ),
-        ("synapse", synapse_credentials()),
-    ] {
+    for (kind, credentials) in [("synapse", synapse_credentials())] {
         let reply = post(
             &app,
             "/api/platforms",
@@ -177,6 +171,61 @@ async fn types_without_a_connector_are_refused_honestly() {
             format!("type: {kind} connectors are not available yet")
         );
     }
+    assert_no_platforms(&app, &jane).await;
+    assert_eq!(secrets_file(&app), secrets_before);
+}
+
+#[tokio::test]
+async fn connecting_dataproc_answers_201_with_the_clusters_it_found() {
+    let app = spawn_app().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    let fake = FakeDataproc::start().await;
+    fake.fleet(3);
+    let credentials = json!({
+        "service_account_key": fake.service_account_key(),
+        "project_id": fake.config().project_id,
+        "region": fake.config().region,
+        "endpoint_url": fake.url(),
+    });
+
+    let reply = post(
+        &app,
+        "/v1/platforms",
+        &jane.token,
+        json!({"type": "dataproc", "name": "GCP", "credentials": credentials}),
+    )
+    .await;
+
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["data"]["type"], "dataproc");
+    assert_eq!(reply.body["data"]["clusters_discovered"], 3);
+    assert!(!reply.body.to_string().contains("PRIVATE KEY"));
+    assert_eq!(fake.calls("/token"), 1);
+}
+
+#[tokio::test]
+async fn a_dataproc_key_that_cannot_sign_is_400_and_stores_nothing() {
+    let app = spawn_app().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    let secrets_before = secrets_file(&app);
+
+    let reply = post(
+        &app,
+        "/v1/platforms",
+        &jane.token,
+        json!({"type": "dataproc", "name": "GCP", "credentials": {"service_account_key": service_account_key(), "project_id": "my-project", "region": "us-central1"}}),
+    )
+    .await;
+
+    reply.assert_error(400, "VALIDATION_ERROR");
+    assert!(
+        reply
+            .error_message()
+            .starts_with("credentials: dataproc rejected them: "),
+        "{}",
+        reply.body
+    );
+    assert!(!reply.body.to_string().contains("BEGIN PRIVATE KEY"));
     assert_no_platforms(&app, &jane).await;
     assert_eq!(secrets_file(&app), secrets_before);
 }

@@ -70,6 +70,9 @@ pub struct DataprocCredentials {
     pub region: String,
     /// The service account's JSON key (holds `client_email`, `private_key`, `token_uri`).
     pub service_account_key: SecretString,
+    /// The API's base URL in place of `https://dataproc.googleapis.com` (the fake Dataproc in
+    /// tests; local mode only).
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Clone, Debug)]

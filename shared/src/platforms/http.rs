@@ -356,6 +356,17 @@ fn platform_message(status: StatusCode, body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     let (code, message) = match serde_json::from_str::<Value>(text) {
+        // Google: `{"error": {"code": 400, "message", "status": "FAILED_PRECONDITION"}}`.
+        Ok(Value::Object(outer))
+            if outer
+                .get("error")
+                .and_then(|error| error.get("status"))
+                .is_some_and(Value::is_string) =>
+        {
+            let error = &outer["error"];
+            let text = |name: &str| error.get(name).and_then(Value::as_str).map(str::to_owned);
+            (text("status"), text("message").unwrap_or_default())
+        }
         Ok(Value::Object(fields)) => {
             let field = |names: &[&str]| {
                 names

@@ -107,11 +107,17 @@ pub fn to_secret(credentials: &Credentials) -> SecretString {
             }
             v
         }
-        Credentials::Dataproc(c) => json!({
-            "project_id": c.project_id,
-            "region": c.region,
-            "service_account_key": c.service_account_key.expose_secret(),
-        }),
+        Credentials::Dataproc(c) => {
+            let mut v = json!({
+                "project_id": c.project_id,
+                "region": c.region,
+                "service_account_key": c.service_account_key.expose_secret(),
+            });
+            if let Some(endpoint_url) = &c.endpoint_url {
+                v["endpoint_url"] = endpoint_url.as_str().into();
+            }
+            v
+        }
         Credentials::Synapse(c) => json!({
             "tenant_id": c.tenant_id,
             "client_id": c.client_id,
@@ -156,6 +162,7 @@ impl Credentials {
             Self::Databricks(_) => "credentials.workspace_url",
             Self::Emr(c) if c.endpoint_url.is_some() => "credentials.endpoint_url",
             Self::Emr(_) => "credentials.region",
+            Self::Dataproc(c) if c.endpoint_url.is_some() => "credentials.endpoint_url",
             Self::Dataproc(_) => "credentials.service_account_key.token_uri",
             Self::Synapse(_) => "credentials.workspace_name",
         }
@@ -415,10 +422,21 @@ fn dataproc(
             "must be a GCP region such as us-central1",
         ));
     }
+    let endpoint_url = match fields.string("endpoint_url")? {
+        None => None,
+        Some(_) if policy == EndpointPolicy::PublicHttps => {
+            return Err(FieldError::new(
+                "credentials.endpoint_url",
+                "is only accepted in local mode",
+            ));
+        }
+        Some(raw) => Some(endpoint_url("credentials.endpoint_url", &raw, policy)?),
+    };
     Ok(DataprocCredentials {
         project_id,
         region,
         service_account_key: SecretString::from(Value::Object(key).to_string()),
+        endpoint_url,
     })
 }
 
