@@ -368,3 +368,23 @@ async fn viewers_cannot_act_and_other_orgs_see_nothing() {
     }
     assert_eq!(fake.terminations(&id), 0);
 }
+
+#[tokio::test]
+async fn two_concurrent_hibernates_act_once() {
+    let app = spawn_app().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    let fake = FakeDatabricks::start().await;
+    let id = seed(&fake, "Production ETL");
+    connect(&app, &jane, &fake, "Prod").await;
+    let path = format!("/v1/clusters/databricks/{id}/hibernate");
+    let (a, b) = tokio::join!(
+        post(&app, &path, &jane.token, json!({})),
+        post(&app, &path, &jane.token, json!({}))
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} / {}", a.body, b.body);
+    assert_eq!(fake.terminations(&id), 1);
+    let usage = get(&app, "/v1/account/usage", &jane.token).await;
+    assert_eq!(usage.body["data"]["hibernations_triggered"], 1);
+}

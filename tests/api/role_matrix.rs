@@ -140,7 +140,7 @@ async fn every_role_gets_the_contracts_answer_on_every_endpoint() {
     next_minute();
 
     // Endpoints that change nothing, or only the caller's own things: one call per role.
-    let reads: [(Method, &str, Option<Value>, Role); 11] = [
+    let reads: [(Method, &str, Option<Value>, Role); 12] = [
         (Method::GET, "/v1/account", None, Role::Viewer),
         (Method::GET, "/v1/account/usage", None, Role::Viewer),
         (Method::GET, "/v1/account/billing", None, Role::Owner),
@@ -167,6 +167,7 @@ async fn every_role_gets_the_contracts_answer_on_every_endpoint() {
             Role::Admin,
         ),
         (Method::GET, "/v1/platforms", None, Role::Viewer),
+        (Method::GET, "/v1/clusters", None, Role::Viewer),
     ];
     for (method, path, body, minimum) in reads {
         next_minute();
@@ -391,4 +392,55 @@ async fn a_member_of_another_org_gets_404_for_every_id_of_this_one() {
     assert_eq!(team.member_id("vic@acme.com").await, member);
     let keys = get(app, "/v1/account/api-keys", &team.owner.token).await;
     assert!(keys.body.to_string().contains(&jane_key), "{}", keys.body);
+}
+
+#[tokio::test]
+async fn clusters_are_hibernated_and_resumed_by_members_and_read_by_everyone() {
+    let team = Team::assemble().await;
+    let app = &team.app;
+    let fake = dtap_fakes::FakeDatabricks::start().await;
+    let connected = post(
+        app,
+        "/v1/platforms",
+        &team.owner.token,
+        json!({"type": "databricks", "name": "Matrix",
+               "credentials": {"workspace_url": fake.url(), "token": fake.config().token}}),
+    )
+    .await;
+    assert_eq!(connected.status, StatusCode::CREATED, "{}", connected.body);
+    for role in ROLES {
+        app.clock.advance(chrono::Duration::seconds(60));
+        let session = team.session(role);
+        let id = fake.add_cluster(json!({"cluster_name": format!("matrix-{role:?}"),
+                                         "node_type_id": "i3.xlarge", "num_workers": 1}));
+        let path = format!("/v1/clusters/databricks/{id}");
+        let read = get(app, &path, &session.token).await;
+        assert_answer(&read, "read a cluster", role, Role::Viewer);
+        let hibernated = post(app, &format!("{path}/hibernate"), &session.token, json!({})).await;
+        assert_answer(&hibernated, "hibernate a cluster", role, Role::Member);
+        if role < Role::Member {
+            // The resume check needs a hibernated cluster: the owner hibernates it.
+            let owners = post(
+                app,
+                &format!("{path}/hibernate"),
+                &team.owner.token,
+                json!({}),
+            )
+            .await;
+            assert_eq!(owners.status, StatusCode::OK, "{}", owners.body);
+        }
+        let resumed = post(app, &format!("{path}/resume"), &session.token, json!({})).await;
+        assert_answer(&resumed, "resume a cluster", role, Role::Member);
+
+        let outsider = &team.outsider.token;
+        for (method, probe) in [
+            (Method::GET, path.clone()),
+            (Method::POST, format!("{path}/hibernate")),
+            (Method::POST, format!("{path}/resume")),
+        ] {
+            let body = (method == Method::POST).then(|| json!({}));
+            let reply = call(app, method.clone(), &probe, outsider, body).await;
+            reply.assert_error(404, "NOT_FOUND");
+        }
+    }
 }
