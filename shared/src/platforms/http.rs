@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -155,6 +156,26 @@ impl Request {
     }
 }
 
+/// A successful answer, with its status and headers.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// `Retry-After` in whole seconds, when the platform gave one.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.header("retry-after")
+            .and_then(|value| value.trim().parse().ok())
+    }
+}
+
 /// One failed attempt, before it is known whether it will be retried.
 enum Failure {
     /// The request never reached the platform.
@@ -191,10 +212,32 @@ impl Rest {
         auth: Auth<'_>,
     ) -> PlatformResult<T> {
         let secrets = auth.secrets();
+        let (_, _, body) = self.send(request, &auth).await?;
+        decode(request, &body, &secrets)
+    }
+
+    /// Like [`Self::json`], keeping the status and headers: ARM's long-running operations answer
+    /// 202 and say where to poll in `Azure-AsyncOperation`, `Location` and `Retry-After`.
+    pub async fn answer(&self, request: &Request, auth: Auth<'_>) -> PlatformResult<Answer> {
+        let secrets = auth.secrets();
+        let (status, headers, body) = self.send(request, &auth).await?;
+        Ok(Answer {
+            status,
+            headers,
+            body: decode(request, &body, &secrets)?,
+        })
+    }
+
+    async fn send(
+        &self,
+        request: &Request,
+        auth: &Auth<'_>,
+    ) -> PlatformResult<(StatusCode, HeaderMap, bytes::Bytes)> {
+        let secrets = auth.secrets();
         let mut attempt = 1;
         loop {
-            let failure = match self.attempt(request, &auth).await {
-                Ok(body) => return decode(request, &body, &secrets),
+            let failure = match self.attempt(request, auth).await {
+                Ok(answer) => return Ok(answer),
                 Err(failure) => failure,
             };
             let delay = self.retry_delay(request, &failure, attempt);
@@ -209,7 +252,11 @@ impl Rest {
         }
     }
 
-    async fn attempt(&self, request: &Request, auth: &Auth<'_>) -> Result<bytes::Bytes, Failure> {
+    async fn attempt(
+        &self,
+        request: &Request,
+        auth: &Auth<'_>,
+    ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), Failure> {
         let mut builder = self
             .http
             .request(request.method.clone(), &request.url)
@@ -244,12 +291,13 @@ impl Rest {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u64>().ok());
+        let headers = response.headers().clone();
         let body = response
             .bytes()
             .await
             .map_err(|err| transport_failure(request, &err))?;
         if status.is_success() {
-            return Ok(body);
+            return Ok((status, headers, body));
         }
         Err(Failure::Answered {
             status,
@@ -367,6 +415,12 @@ fn platform_message(status: StatusCode, body: &[u8]) -> String {
             let text = |name: &str| error.get(name).and_then(Value::as_str).map(str::to_owned);
             (text("status"), text("message").unwrap_or_default())
         }
+        // ARM: `{"error": {"code", "message", "target", "details"}}`.
+        Ok(Value::Object(outer)) if outer.get("error").is_some_and(Value::is_object) => {
+            let error = &outer["error"];
+            let text = |name: &str| error.get(name).and_then(Value::as_str).map(str::to_owned);
+            (text("code"), text("message").unwrap_or_default())
+        }
         Ok(Value::Object(fields)) => {
             let field = |names: &[&str]| {
                 names
@@ -423,6 +477,15 @@ mod tests {
         assert_eq!(
             platform_message(StatusCode::BAD_GATEWAY, b"<html><pre>x</pre></html>"),
             "HTTP 502 Bad Gateway"
+        );
+    }
+
+    #[test]
+    fn arm_error_bodies_keep_code_and_message() {
+        let body = br#"{"error":{"code":"ResourceNotFound","message":"The pool was not found.","details":[]}}"#;
+        assert_eq!(
+            platform_message(StatusCode::NOT_FOUND, body),
+            "ResourceNotFound: The pool was not found. (HTTP 404)"
         );
     }
 
