@@ -5,6 +5,8 @@
 pub mod databricks;
 pub mod dataproc;
 pub mod dataproc_keys;
+pub mod synapse;
 
 pub use databricks::{FakeConfig, FakeDatabricks, Fault};
 pub use dataproc::{DataprocConfig, DataprocFault, FakeDataproc};
+pub use synapse::{FakeSynapse, SynapseConfig, SynapseFault};
