@@ -2,7 +2,7 @@
 //! and the flows against a fake Databricks workspace: credentials are checked before anything is
 //! stored, and live only in the secret store.
 
-use dtap_fakes::{FakeDatabricks, FakeDataproc};
+use dtap_fakes::{FakeDatabricks, FakeDataproc, FakeSynapse};
 use dtap_shared::secrets::local::LocalSecretFile;
 use dtap_shared::secrets::{ExposeSecret, SecretStore};
 use reqwest::{Method, StatusCode};
@@ -153,26 +153,44 @@ async fn connecting_with_invalid_input_is_400_naming_the_field_and_stores_nothin
 }
 
 #[tokio::test]
-async fn types_without_a_connector_are_refused_honestly() {
+async fn connecting_synapse_answers_201_with_the_pools_it_found() {
     let app = spawn_app().await;
     let jane = app.signed_up("jane@acme.com").await;
-    let secrets_before = secrets_file(&app);
-    for (kind, credentials) in [("synapse", synapse_credentials())] {
-        let reply = post(
-            &app,
-            "/api/platforms",
-            &jane.token,
-            json!({"type": kind, "name": "Cloud", "credentials": credentials}),
-        )
-        .await;
-        reply.assert_error(400, "VALIDATION_ERROR");
-        assert_eq!(
-            reply.error_message(),
-            format!("type: {kind} connectors are not available yet")
-        );
-    }
-    assert_no_platforms(&app, &jane).await;
-    assert_eq!(secrets_file(&app), secrets_before);
+    let fake = FakeSynapse::start().await;
+    fake.add_sql_pool("dw", "DW100c", "Online");
+    fake.add_spark_pool("etl", json!({}));
+    let config = fake.config();
+    let mut credentials = synapse_credentials();
+    credentials["tenant_id"] = json!(config.tenant_id);
+    credentials["client_id"] = json!(config.client_id);
+    credentials["client_secret"] = json!(config.client_secret);
+    credentials["subscription_id"] = json!(config.subscription_id);
+    credentials["resource_group"] = json!(config.resource_group);
+    credentials["workspace_name"] = json!(config.workspace_name);
+    credentials["endpoint_url"] = json!(fake.url());
+
+    let reply = post(
+        &app,
+        "/v1/platforms",
+        &jane.token,
+        json!({"type": "synapse", "name": "Azure", "credentials": credentials}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["data"]["type"], "synapse");
+    assert_eq!(reply.body["data"]["clusters_discovered"], 2);
+    assert!(!reply.body.to_string().contains(&config.client_secret));
+
+    credentials["client_secret"] = json!("not~the~secret");
+    let refused = post(
+        &app,
+        "/v1/platforms",
+        &jane.token,
+        json!({"type": "synapse", "name": "Azure", "credentials": credentials}),
+    )
+    .await;
+    refused.assert_error(400, "VALIDATION_ERROR");
+    assert!(!refused.body.to_string().contains("not~the~secret"));
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use super::credentials::Credentials;
 use super::databricks::Databricks;
 use super::dataproc::Dataproc;
 use super::emr::Emr;
+use super::synapse::Synapse;
 use super::{Platform, PlatformError};
 use crate::domain::platform::PlatformKind;
 
@@ -31,9 +32,9 @@ pub async fn connect(
             Ok(Box::new(Databricks::new(databricks.clone(), http.clone())))
         }
         Credentials::Emr(emr) => Ok(Box::new(Emr::connect(emr).await?)),
+        Credentials::Synapse(synapse) => Ok(Box::new(Synapse::new(synapse.clone(), http.clone()))),
         Credentials::Dataproc(dataproc) => {
             Ok(Box::new(Dataproc::new(dataproc.clone(), http.clone())?))
         }
-        Credentials::Synapse(_) => Err(ConnectError::NotAvailable(credentials.kind())),
     }
 }

@@ -83,4 +83,7 @@ pub struct SynapseCredentials {
     pub subscription_id: String,
     pub resource_group: String,
     pub workspace_name: String,
+    /// One base URL in place of both Entra ID's and ARM's (the fake Synapse in tests; local mode
+    /// only).
+    pub endpoint_url: Option<String>,
 }

@@ -9,6 +9,7 @@ pub mod dataproc;
 pub mod emr;
 pub mod http;
 pub mod parse;
+pub mod synapse;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

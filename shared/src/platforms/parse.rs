@@ -59,7 +59,7 @@ pub fn parse(
         PlatformKind::Databricks => databricks(&fields, policy).map(Credentials::Databricks),
         PlatformKind::Emr => emr(&fields, region, policy).map(Credentials::Emr),
         PlatformKind::Dataproc => dataproc(&fields, region, policy).map(Credentials::Dataproc),
-        PlatformKind::Synapse => synapse(&fields).map(Credentials::Synapse),
+        PlatformKind::Synapse => synapse(&fields, policy).map(Credentials::Synapse),
     }
 }
 
@@ -125,6 +125,7 @@ pub fn to_secret(credentials: &Credentials) -> SecretString {
             "subscription_id": c.subscription_id,
             "resource_group": c.resource_group,
             "workspace_name": c.workspace_name,
+            "endpoint_url": c.endpoint_url,
         }),
     };
     value["type"] = credentials.kind().as_str().into();
@@ -161,6 +162,7 @@ impl Credentials {
         match self {
             Self::Databricks(_) => "credentials.workspace_url",
             Self::Emr(c) if c.endpoint_url.is_some() => "credentials.endpoint_url",
+            Self::Synapse(c) if c.endpoint_url.is_some() => "credentials.endpoint_url",
             Self::Emr(_) => "credentials.region",
             Self::Dataproc(c) if c.endpoint_url.is_some() => "credentials.endpoint_url",
             Self::Dataproc(_) => "credentials.service_account_key.token_uri",
@@ -440,7 +442,7 @@ fn dataproc(
     })
 }
 
-fn synapse(fields: &Fields<'_>) -> Result<SynapseCredentials, FieldError> {
+fn synapse(fields: &Fields<'_>, policy: EndpointPolicy) -> Result<SynapseCredentials, FieldError> {
     let guid = |name: &str| -> Result<String, FieldError> {
         let value = fields.required(name)?;
         if is_guid(&value) {
@@ -483,6 +485,7 @@ fn synapse(fields: &Fields<'_>) -> Result<SynapseCredentials, FieldError> {
             "must be a Synapse workspace name (at most 50 lower-case letters, digits and hyphens)",
         ));
     }
+    let endpoint_url = local_endpoint(fields, policy)?;
     Ok(SynapseCredentials {
         tenant_id,
         client_id,
@@ -490,7 +493,23 @@ fn synapse(fields: &Fields<'_>) -> Result<SynapseCredentials, FieldError> {
         subscription_id,
         resource_group,
         workspace_name,
+        endpoint_url,
     })
+}
+
+/// `endpoint_url` points a connector at a fake platform, so only local mode accepts it.
+fn local_endpoint(
+    fields: &Fields<'_>,
+    policy: EndpointPolicy,
+) -> Result<Option<String>, FieldError> {
+    match fields.string("endpoint_url")? {
+        None => Ok(None),
+        Some(_) if policy == EndpointPolicy::PublicHttps => Err(FieldError::new(
+            "credentials.endpoint_url",
+            "is only accepted in local mode",
+        )),
+        Some(raw) => endpoint_url("credentials.endpoint_url", &raw, policy).map(Some),
+    }
 }
 
 /// A platform's base URL, as `scheme://host[:port]` (no trailing slash).
