@@ -964,6 +964,27 @@ mod tests {
     }
 
     #[test]
+    fn synapse_takes_an_endpoint_url_in_local_mode_only() {
+        let mut local = synapse_credentials();
+        local["endpoint_url"] = "http://127.0.0.1:4321".into();
+        assert_eq!(
+            err(PlatformKind::Synapse, local.clone(), STRICT),
+            "credentials.endpoint_url: is only accepted in local mode"
+        );
+        let Ok(Credentials::Synapse(parsed)) =
+            parse(PlatformKind::Synapse, Some(&local), None, LOCAL)
+        else {
+            panic!("local mode accepts the fake's endpoint");
+        };
+        assert_eq!(
+            parsed.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:4321")
+        );
+        let stored = from_secret(&to_secret(&Credentials::Synapse(parsed))).unwrap();
+        assert_eq!(stored.endpoint_field(), "credentials.endpoint_url");
+    }
+
+    #[test]
     fn every_kind_survives_the_secret_round_trip() {
         let cases = [
             (
