@@ -388,3 +388,140 @@ async fn two_concurrent_hibernates_act_once() {
     let usage = get(&app, "/v1/account/usage", &jane.token).await;
     assert_eq!(usage.body["data"]["hibernations_triggered"], 1);
 }
+
+/// An AWS account no other test uses: moto keeps one EMR backend per account.
+fn fresh_account() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let n = (u64::from(std::process::id()) * 1_000_003
+        + nanos
+        + COUNTER.fetch_add(1, Ordering::Relaxed))
+        % 900_000_000_000;
+    format!("{:012}", 200_000_000_000 + n)
+}
+
+/// A long-running EMR cluster in `account` on moto: one m5.xlarge master, two m5.xlarge cores.
+async fn emr_cluster(moto: &str, account: &str) -> String {
+    use aws_sdk_emr::types::{
+        InstanceGroupConfig, InstanceRoleType, JobFlowInstancesConfig, MarketType,
+    };
+    let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_emr::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "dtap-tests",
+        ))
+        .load()
+        .await;
+    let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
+        "arn:aws:iam::{account}:role/digital-tap-access"
+    ))
+    .session_name("dtap-tests")
+    .configure(&base)
+    .build()
+    .await;
+    let config = base
+        .into_builder()
+        .credentials_provider(aws_sdk_emr::config::SharedCredentialsProvider::new(
+            provider,
+        ))
+        .build();
+    let group = |role: InstanceRoleType, count: i32| {
+        InstanceGroupConfig::builder()
+            .name(format!("{}-group", role.as_str().to_lowercase()))
+            .instance_role(role)
+            .instance_type("m5.xlarge")
+            .instance_count(count)
+            .market(MarketType::OnDemand)
+            .build()
+    };
+    aws_sdk_emr::Client::new(&config)
+        .run_job_flow()
+        .name("Staging Analytics")
+        .release_label("emr-6.15.0")
+        .service_role("EMR_DefaultRole")
+        .job_flow_role("EMR_EC2_DefaultRole")
+        .instances(
+            JobFlowInstancesConfig::builder()
+                .keep_job_flow_alive_when_no_steps(true)
+                .set_instance_groups(Some(vec![
+                    group(InstanceRoleType::Master, 1),
+                    group(InstanceRoleType::Core, 2),
+                ]))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("RunJobFlow")
+        .job_flow_id
+        .expect("a cluster id")
+}
+
+#[tokio::test]
+async fn an_emr_cluster_on_moto_is_listed_hibernated_and_recreated_under_a_new_id() {
+    let moto = std::env::var("DTAP_TEST_MOTO_URL").expect(
+        "DTAP_TEST_MOTO_URL is not set: run the tests with scripts/test, which starts moto",
+    );
+    let app = spawn_app().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    let account = fresh_account();
+    let id = emr_cluster(&moto, &account).await;
+    let connected = post(
+        &app,
+        "/v1/platforms",
+        &jane.token,
+        json!({"type": "emr", "name": "AWS EMR Staging", "region": "us-east-1", "credentials": {
+            "role_arn": format!("arn:aws:iam::{account}:role/digital-tap-access"),
+            "external_id": "dtap-external-id",
+            "endpoint_url": moto,
+        }}),
+    )
+    .await;
+    assert_eq!(connected.status, StatusCode::CREATED, "{}", connected.body);
+
+    let listed = get(&app, "/v1/clusters", &jane.token).await;
+    let data = listed.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{}", listed.body);
+    assert_eq!(data[0]["platform"], "emr");
+    assert_eq!(data[0]["cluster_id"], id.as_str());
+    assert_eq!(data[0]["state"], "running");
+    assert_eq!(data[0]["nodes"], 3);
+    // m5.xlarge is $0.192/h in us-east-1 (§6 [D]): 2 cores + the master.
+    close(&data[0]["hourly_cost"], 3.0 * 0.192, 1e-9);
+
+    let path = format!("/v1/clusters/emr/{id}");
+    let hibernated = post(&app, &format!("{path}/hibernate"), &jane.token, json!({})).await;
+    assert_eq!(hibernated.status, StatusCode::OK, "{}", hibernated.body);
+    close(
+        &hibernated.body["data"]["estimated_savings_per_hour"],
+        0.576,
+        1e-9,
+    );
+    post(&app, &format!("{path}/hibernate"), &jane.token, json!({}))
+        .await
+        .assert_error(409, "CONFLICT");
+
+    let resumed = post(&app, &format!("{path}/resume"), &jane.token, json!({})).await;
+    assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.body);
+    let new_id = resumed.body["data"]["cluster_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_id, id, "EMR recreates the cluster under a new id");
+    assert_eq!(resumed.body["data"]["new_state"], "resuming");
+    post(&app, &format!("{path}/resume"), &jane.token, json!({}))
+        .await
+        .assert_error(409, "CONFLICT");
+    let details = get(&app, &format!("/v1/clusters/emr/{new_id}"), &jane.token).await;
+    assert_eq!(details.status, StatusCode::OK, "{}", details.body);
+    assert_eq!(details.body["data"]["instance_type"], "m5.xlarge");
+    assert_eq!(details.body["data"]["nodes"], 3);
+}
