@@ -183,9 +183,12 @@ pub async fn list_clusters(
 ) -> ApiResult<ClusterList> {
     let store = state.store.as_ref();
     let platforms = repo::list(store, &auth.org.id).await?;
+    // Only clusters down by our hand: after an EMR resume the old record and a new one may both
+    // name the same current id, and the resumed one must not hide the other.
     let ours: HashMap<(String, String), ClusterRecord> = managed::list(store, &auth.org.id)
         .await?
         .into_iter()
+        .filter(|record| hibernated_by_us(Some(record)))
         .map(|record| {
             (
                 (
