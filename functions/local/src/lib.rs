@@ -1,6 +1,8 @@
 //! The single-process server: every endpoint group on one port, over the adapters of the chosen
 //! mode (the embedded store by default). `main.rs` parses flags; tests call [`serve`] directly.
 
+pub mod demo;
+
 use anyhow::Context;
 use dtap_shared::AppState;
 use dtap_shared::api::edge;

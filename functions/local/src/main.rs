@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use dtap_local::demo::Demo;
 use dtap_local::{DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use dtap_shared::AppState;
 use dtap_shared::api::telemetry;
@@ -20,13 +21,29 @@ struct Flags {
     /// Directory of the embedded store, the encrypted secrets file and the mail outbox.
     #[arg(long, env = "DTAP_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Try the product without a cloud account: simulated Databricks, Dataproc and Synapse
+    /// workspaces with a small fleet, connected to a new demo account, in a throwaway data dir.
+    #[arg(long)]
+    demo: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
     telemetry::init(telemetry::Format::Pretty);
-    let mode = Mode::from_env(flags.data_dir.clone(), false)?;
+    // The demo's data dies with it: its platforms live in this process's memory only.
+    let demo_dir = if flags.demo {
+        Some(tempfile::tempdir().context("creating the demo's data dir")?)
+    } else {
+        None
+    };
+    let data_dir = demo_dir
+        .as_ref()
+        .map_or(flags.data_dir.clone(), |dir| dir.path().to_path_buf());
+    let mode = Mode::from_env(data_dir, false)?;
+    if flags.demo && !matches!(mode, Mode::Local { .. }) {
+        anyhow::bail!("--demo runs in local mode only (unset DTAP_MODE)");
+    }
     let state = AppState::for_mode(&mode).await?;
     let listener = tokio::net::TcpListener::bind(flags.listen)
         .await
@@ -42,7 +59,24 @@ async fn main() -> anyhow::Result<()> {
             aws.table_name
         ),
     }
-    dtap_local::serve(listener, state, dtap_local::shutdown_signal()).await?;
+    let server = tokio::spawn(dtap_local::serve(
+        listener,
+        state,
+        dtap_local::shutdown_signal(),
+    ));
+    let _demo = if flags.demo {
+        let demo = Demo::start().await;
+        let account = demo.connect(&format!("http://{address}")).await?;
+        println!(
+            "Demo: simulated Databricks, Dataproc and Synapse platforms are connected to the \
+             account {} (password {}). Log in with POST /v1/auth/login, then try GET /v1/clusters.",
+            account.email, account.password
+        );
+        Some(demo)
+    } else {
+        None
+    };
+    server.await.context("the server task")??;
     println!("Digital Tap stopped");
     Ok(())
 }

@@ -24,10 +24,15 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let data_dir = data_dir.to_str().expect("a UTF-8 temp path");
+        Self::start_with_args(&["--data-dir", data_dir], env)
+    }
+
+    fn start_with_args(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_dtap-local"));
         command
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .env("RUST_LOG", "debug")
             .env_remove("DTAP_MODE")
             .stdout(Stdio::piped())
@@ -432,4 +437,49 @@ async fn platform_credentials_appear_in_no_log_or_response() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn demo_mode_connects_simulated_platforms_to_a_demo_account() {
+    let server = Server::start_with_args(&["--demo"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let password = loop {
+        let output = server.output.lock().unwrap().clone();
+        if let Some(rest) = output.split("(password ").nth(1) {
+            break rest.split(')').next().unwrap().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not start: {output}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (status, login) = post(
+        &server,
+        "/v1/auth/login",
+        json!({"email": "demo@digitaltap.local", "password": password}),
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    let token = format!("Bearer {}", login["data"]["token"].as_str().unwrap());
+    let (status, platforms) = call(
+        reqwest::Method::GET,
+        format!("{}/v1/platforms", server.base),
+        Some(("Authorization", &token)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{platforms}");
+    assert_eq!(platforms["data"].as_array().unwrap().len(), 3);
+    let (status, clusters) = call(
+        reqwest::Method::GET,
+        format!("{}/v1/clusters", server.base),
+        Some(("Authorization", &token)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{clusters}");
+    // 12 Databricks clusters, 6 Dataproc clusters, 2 SQL and 2 Spark pools.
+    assert_eq!(clusters["data"].as_array().unwrap().len(), 22, "{clusters}");
+    server.stop();
 }
