@@ -15,8 +15,15 @@ use dtap_fakes::{FakeDatabricks, FakeDataproc, FakeSynapse};
 use helpers::{Session, TestApp, get, post, spawn_app};
 use serde_json::{Value, json};
 
-const PER_PLATFORM: usize = 250;
-const RUNS: usize = 5;
+/// Clusters per platform and listings measured. `cargo bench` passes `--bench`; `cargo test
+/// --all-targets` runs this as a quick smoke test.
+fn sizes() -> (usize, usize) {
+    if std::env::args().any(|arg| arg == "--bench") {
+        (250, 5)
+    } else {
+        (10, 1)
+    }
+}
 
 async fn connect(app: &TestApp, session: &Session, body: Value) {
     app.clock.advance(chrono::Duration::seconds(60));
@@ -69,18 +76,19 @@ async fn emr_fleet(moto: &str, n: usize) {
 async fn main() {
     let moto = std::env::var("DTAP_TEST_MOTO_URL")
         .expect("DTAP_TEST_MOTO_URL is not set: run through scripts/test --with-moto");
+    let (per_platform, runs) = sizes();
     let app = spawn_app().await;
     let jane = app.signed_up("jane@acme.com").await;
 
-    let databricks = FakeDatabricks::with_fleet(PER_PLATFORM).await;
+    let databricks = FakeDatabricks::with_fleet(per_platform).await;
     let dataproc = FakeDataproc::start().await;
-    dataproc.fleet(PER_PLATFORM);
+    dataproc.fleet(per_platform);
     let synapse = FakeSynapse::start().await;
-    for i in 0..PER_PLATFORM / 2 {
+    for i in 0..per_platform / 2 {
         synapse.add_sql_pool(&format!("dw{i}"), "DW100c", "Online");
         synapse.add_spark_pool(&format!("spark{i}"), json!({}));
     }
-    emr_fleet(&moto, PER_PLATFORM).await;
+    emr_fleet(&moto, per_platform).await;
 
     connect(
         &app,
@@ -102,7 +110,7 @@ async fn main() {
 
     let mut times: Vec<Duration> = Vec::new();
     let mut fake_calls = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         app.clock.advance(chrono::Duration::seconds(60));
         databricks.reset_calls();
         dataproc.reset_calls();
@@ -113,7 +121,7 @@ async fn main() {
         assert_eq!(listed.status.as_u16(), 200, "{}", listed.body);
         let count = listed.body["data"].as_array().map_or(0, Vec::len);
         assert!(
-            count >= 4 * PER_PLATFORM,
+            count >= 4 * per_platform,
             "listed {count} clusters: {}",
             listed.body["meta"]
         );
@@ -126,20 +134,20 @@ async fn main() {
     times.sort_unstable();
     let (d, p, s) = fake_calls[0];
     println!(
-        "GET /v1/clusters over {} clusters on 4 platforms, {RUNS} runs",
-        4 * PER_PLATFORM
+        "GET /v1/clusters over {} clusters on 4 platforms, {runs} runs",
+        4 * per_platform
     );
     println!(
         "  wall time: min {:.1?}, median {:.1?}, max {:.1?}",
         times[0],
-        times[RUNS / 2],
-        times[RUNS - 1]
+        times[runs / 2],
+        times[runs - 1]
     );
     println!(
         "  upstream calls per listing: databricks {d}, dataproc {p}, synapse {s} (each including token grants when due)"
     );
     println!(
-        "  emr (moto, not counted by moto): ListClusters pages of 100 = {}, plus one ListInstanceGroups per cluster = {PER_PLATFORM}",
-        PER_PLATFORM.div_ceil(100)
+        "  emr (moto, not counted by moto): ListClusters pages of 100 = {}, plus one ListInstanceGroups per cluster = {per_platform}",
+        per_platform.div_ceil(100)
     );
 }

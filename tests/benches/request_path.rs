@@ -14,8 +14,14 @@ use std::time::{Duration, Instant};
 
 use helpers::{TestApp, spawn_app};
 
-const REQUESTS: usize = 2000;
-const WARMUP: usize = 200;
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs this as a quick smoke test.
+fn sizes() -> (usize, usize) {
+    if std::env::args().any(|arg| arg == "--bench") {
+        (2000, 200)
+    } else {
+        (20, 5)
+    }
+}
 
 struct Timing {
     name: &'static str,
@@ -35,8 +41,9 @@ async fn measure(
     header: Option<(&str, String)>,
     path: &str,
 ) -> Timing {
-    let mut samples = Vec::with_capacity(REQUESTS);
-    for i in 0..WARMUP + REQUESTS {
+    let (requests, warmup) = sizes();
+    let mut samples = Vec::with_capacity(requests);
+    for i in 0..warmup + requests {
         if header.is_some() && i % 50 == 0 {
             app.clock.advance(chrono::Duration::seconds(60));
         }
@@ -50,7 +57,7 @@ async fn measure(
         response.bytes().await.expect("body");
         let elapsed = started.elapsed();
         assert!(status.is_success(), "{name}: {status}");
-        if i >= WARMUP {
+        if i >= warmup {
             samples.push(elapsed);
         }
     }
@@ -80,7 +87,8 @@ async fn main() {
         )
         .await,
     ];
-    println!("{REQUESTS} sequential requests each, after {WARMUP} warm-up requests");
+    let (requests, warmup) = sizes();
+    println!("{requests} sequential requests each, after {warmup} warm-up requests");
     println!("{:<32} {:>10} {:>10} {:>10}", "", "p50", "p90", "p99");
     for timing in &timings {
         println!(
