@@ -3,7 +3,6 @@
 //! 30-day purge, error and latency injection, and per-path call counters.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +15,8 @@ use axum::routing::{get, post};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tokio::sync::oneshot;
+
+use crate::loopback::{self, LoopbackServer};
 
 const MAX_LIST_PAGE: usize = 100;
 const MAX_RUNS_PAGE: usize = 25;
@@ -96,18 +96,9 @@ impl Fault {
 
 /// A running fake workspace; it stops when dropped.
 pub struct FakeDatabricks {
-    url: String,
+    server: LoopbackServer,
     config: FakeConfig,
     state: Arc<Mutex<Workspace>>,
-    shutdown: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for FakeDatabricks {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-    }
 }
 
 impl FakeDatabricks {
@@ -115,37 +106,20 @@ impl FakeDatabricks {
         Self::start_with(FakeConfig::default()).await
     }
 
-    /// Panics when no loopback port can be bound: a fake that cannot listen is a broken test
-    /// environment, not a condition to handle.
     pub async fn start_with(config: FakeConfig) -> Self {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("bind the fake Databricks workspace to a loopback port");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let url = format!("http://{addr}");
+        let (listener, url) = loopback::bind("the fake Databricks workspace").await;
         let state = Arc::new(Mutex::new(Workspace::new(url.clone(), config.clone())));
-        let app = router(state.clone());
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let server = LoopbackServer::serve(listener, url, router(state.clone()));
         Self {
-            url,
+            server,
             config,
             state,
-            shutdown: Some(shutdown),
         }
     }
 
     /// `http://127.0.0.1:<port>`, the workspace URL to connect to.
     pub fn url(&self) -> &str {
-        &self.url
+        self.server.url()
     }
 
     pub fn config(&self) -> &FakeConfig {

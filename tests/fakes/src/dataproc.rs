@@ -4,7 +4,6 @@
 //! latency injection, and per-path call counters.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,8 @@ use axum::routing::{get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+
+use crate::loopback::{self, LoopbackServer};
 
 use crate::dataproc_keys::{TEST_PRIVATE_KEY_PEM, TEST_PUBLIC_KEY_PEM};
 
@@ -86,18 +86,9 @@ impl DataprocFault {
 
 /// A running fake Dataproc; it stops when dropped.
 pub struct FakeDataproc {
-    url: String,
+    server: LoopbackServer,
     config: DataprocConfig,
     state: Arc<Mutex<Region>>,
-    shutdown: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for FakeDataproc {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-    }
 }
 
 impl FakeDataproc {
@@ -105,31 +96,14 @@ impl FakeDataproc {
         Self::start_with(DataprocConfig::default()).await
     }
 
-    /// Panics when no loopback port can be bound: a fake that cannot listen is a broken test
-    /// environment, not a condition to handle.
     pub async fn start_with(config: DataprocConfig) -> Self {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("bind the fake Dataproc to a loopback port");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let url = format!("http://{addr}");
+        let (listener, url) = loopback::bind("the fake Dataproc").await;
         let state = Arc::new(Mutex::new(Region::new(url.clone(), config.clone())));
-        let app = router(state.clone());
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let server = LoopbackServer::serve(listener, url, router(state.clone()));
         Self {
-            url,
+            server,
             config,
             state,
-            shutdown: Some(shutdown),
         }
     }
 
@@ -142,11 +116,11 @@ impl FakeDataproc {
 
     /// `http://127.0.0.1:<port>`: the API base URL, in place of `https://dataproc.googleapis.com`.
     pub fn url(&self) -> &str {
-        &self.url
+        self.server.url()
     }
 
     pub fn token_uri(&self) -> String {
-        format!("{}/token", self.url)
+        format!("{}/token", self.url())
     }
 
     pub fn config(&self) -> &DataprocConfig {

@@ -5,6 +5,7 @@
 pub mod databricks;
 pub mod dataproc;
 pub mod dataproc_keys;
+mod loopback;
 pub mod synapse;
 
 pub use databricks::{FakeConfig, FakeDatabricks, Fault};

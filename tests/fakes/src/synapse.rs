@@ -5,7 +5,6 @@
 //! counters.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+
+use crate::loopback::{self, LoopbackServer};
 
 const API_VERSION: &str = "2021-06-01";
 const SCOPE: &str = "https://management.azure.com/.default";
@@ -111,18 +111,9 @@ impl SynapseFault {
 
 /// A running fake; it stops when dropped.
 pub struct FakeSynapse {
-    url: String,
+    server: LoopbackServer,
     config: SynapseConfig,
     state: Arc<Mutex<Workspace>>,
-    shutdown: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for FakeSynapse {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-    }
 }
 
 impl FakeSynapse {
@@ -130,37 +121,20 @@ impl FakeSynapse {
         Self::start_with(SynapseConfig::default()).await
     }
 
-    /// Panics when no loopback port can be bound: a fake that cannot listen is a broken test
-    /// environment, not a condition to handle.
     pub async fn start_with(config: SynapseConfig) -> Self {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("bind the fake Synapse workspace to a loopback port");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let url = format!("http://{addr}");
+        let (listener, url) = loopback::bind("the fake Synapse workspace").await;
         let state = Arc::new(Mutex::new(Workspace::new(url.clone(), config.clone())));
-        let app = router(state.clone());
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let server = LoopbackServer::serve(listener, url, router(state.clone()));
         Self {
-            url,
+            server,
             config,
             state,
-            shutdown: Some(shutdown),
         }
     }
 
     /// `http://127.0.0.1:<port>`: both the login and the management endpoint.
     pub fn url(&self) -> &str {
-        &self.url
+        self.server.url()
     }
 
     pub fn config(&self) -> &SynapseConfig {
