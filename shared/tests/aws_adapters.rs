@@ -4,12 +4,10 @@
 //! than pass silently, so a green run always means the adapters were exercised. Every test uses
 //! its own names, so they can run in parallel against one server that is never reset.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+mod support;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_secretsmanager::config::Credentials;
+use std::sync::Arc;
+
 use dtap_shared::mail::ses::SesMailer;
 use dtap_shared::mail::{Mail, Mailer};
 use dtap_shared::secrets::aws::SecretsManagerStore;
@@ -17,43 +15,9 @@ use dtap_shared::secrets::{ExposeSecret, SecretStore, SecretString};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
 
-fn moto_url() -> String {
-    match std::env::var("DTAP_TEST_MOTO_URL") {
-        Ok(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_owned(),
-        _ => panic!(
-            "DTAP_TEST_MOTO_URL is not set. These tests need moto's server: run them with \
-             `scripts/test`, which starts moto and sets DTAP_TEST_MOTO_URL \
-             (or start `moto_server -p PORT` yourself and set DTAP_TEST_MOTO_URL=http://127.0.0.1:PORT)"
-        ),
-    }
-}
-
-async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto_url())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "dtap-tests"))
-        .load()
-        .await
-}
-
-/// Unique per process and call, so parallel tests and repeated runs never share a name.
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 async fn secrets_store() -> (SecretsManagerStore, aws_sdk_secretsmanager::Client, String) {
-    let client = aws_sdk_secretsmanager::Client::new(&sdk_config().await);
-    let prefix = format!("{}/", unique("dtap-test"));
+    let client = aws_sdk_secretsmanager::Client::new(&support::moto_config().await);
+    let prefix = format!("{}/", support::unique_name("dtap-test"));
     (
         SecretsManagerStore::new(client.clone(), prefix.clone()),
         client,
@@ -123,11 +87,11 @@ async fn concurrent_first_puts_all_succeed() {
 
 #[tokio::test]
 async fn ses_sends_from_a_verified_identity() {
-    let config = sdk_config().await;
+    let config = support::moto_config().await;
     let client = aws_sdk_sesv2::Client::new(&config);
-    let from = format!("{}@example.com", unique("sender"));
-    let to = format!("{}@example.com", unique("user"));
-    let subject = unique("Reset your password");
+    let from = format!("{}@example.com", support::unique_name("sender"));
+    let to = format!("{}@example.com", support::unique_name("user"));
+    let subject = support::unique_name("Reset your password");
     let mail = Mail {
         to: to.clone(),
         subject: subject.clone(),
@@ -163,7 +127,7 @@ async fn ses_sends_from_a_verified_identity() {
 
 /// moto's record of every model instance, which includes the mails SES "sent".
 async fn moto_model_data() -> serde_json::Value {
-    let url = moto_url();
+    let url = support::moto_url();
     let authority = url
         .strip_prefix("http://")
         .expect("DTAP_TEST_MOTO_URL is a plain http:// URL");

@@ -7,13 +7,11 @@
 //! rather than pass silently. Every DynamoDB case creates its own table, so cases can run in
 //! parallel against one server that is never reset.
 
+mod support;
+
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::config::Credentials;
 use dtap_shared::store::dynamo::DynamoTable;
 use dtap_shared::store::embedded::EmbeddedTable;
 use dtap_shared::store::{
@@ -55,42 +53,10 @@ async fn embedded_fixture() -> Fixture {
     }
 }
 
-fn moto_url() -> String {
-    match std::env::var("DTAP_TEST_MOTO_URL") {
-        Ok(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_owned(),
-        _ => panic!(
-            "DTAP_TEST_MOTO_URL is not set. The DynamoDB conformance tests need moto's server: run \
-             them with `scripts/test` (e.g. `scripts/test -p dtap-shared --test store_conformance`), \
-             which starts moto and sets DTAP_TEST_MOTO_URL \
-             (or start `moto_server -p PORT` yourself and set DTAP_TEST_MOTO_URL=http://127.0.0.1:PORT)"
-        ),
-    }
-}
-
-/// Unique per process and call, so parallel cases and repeated runs never share a table.
-fn unique_table_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "dtap-conformance-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 async fn dynamo_fixture() -> Fixture {
-    let url = moto_url();
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "dtap-tests"))
-        .load()
-        .await;
+    let config = support::moto_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
-    let name = unique_table_name();
+    let name = support::unique_name("dtap-conformance");
     DynamoTable::create_table_if_missing(&client, &name)
         .await
         .expect("creating the test table in moto");
