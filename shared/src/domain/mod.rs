@@ -3,6 +3,7 @@
 
 pub mod billing;
 pub mod catalog;
+pub mod cron;
 pub mod email;
 pub mod ids;
 pub mod names;
