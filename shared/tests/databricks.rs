@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use dtap_fakes::{FakeConfig, FakeDatabricks, Fault};
 use dtap_shared::domain::platform::ClusterState;
 use dtap_shared::platforms::credentials::{DatabricksAuth, DatabricksCredentials};
-use dtap_shared::platforms::databricks::Databricks;
+use dtap_shared::platforms::databricks::{Databricks, StatementPolicy};
 use dtap_shared::platforms::http::RetryPolicy;
 use dtap_shared::platforms::{Platform, PlatformError};
 use secrecy::SecretString;
@@ -18,6 +18,7 @@ const DELETE: &str = "/api/2.1/clusters/delete";
 const START: &str = "/api/2.1/clusters/start";
 const TOKEN: &str = "/oidc/v1/token";
 const DISCOVERY: &str = "/oidc/.well-known/oauth-authorization-server";
+const STATEMENTS: &str = "/api/2.0/sql/statements";
 
 /// One policy second is 10 ms here, so `Retry-After: 5` waits 50 ms.
 fn fast_retries() -> RetryPolicy {
@@ -40,8 +41,34 @@ fn connector(fake: &FakeDatabricks, auth: DatabricksAuth, timeout: Duration) -> 
     let credentials = DatabricksCredentials {
         workspace_url: fake.url().to_owned(),
         auth,
+        warehouse_id: None,
     };
     Databricks::new(credentials, http(timeout)).with_retry_policy(fast_retries())
+}
+
+/// Statements polled every 10 ms, given up after `max_wait`.
+fn fast_statements(max_wait: Duration) -> StatementPolicy {
+    StatementPolicy {
+        wait_timeout: Duration::ZERO,
+        interval: Duration::from_millis(10),
+        max_wait,
+    }
+}
+
+/// A connector that queries utilisation on `warehouse_id`.
+fn with_warehouse(fake: &FakeDatabricks, auth: DatabricksAuth, warehouse_id: &str) -> Databricks {
+    let credentials = DatabricksCredentials {
+        workspace_url: fake.url().to_owned(),
+        auth,
+        warehouse_id: Some(warehouse_id.to_owned()),
+    };
+    Databricks::new(credentials, http(Duration::from_secs(5)))
+        .with_retry_policy(fast_retries())
+        .with_statement_policy(fast_statements(Duration::from_secs(2)))
+}
+
+fn pat(fake: &FakeDatabricks) -> DatabricksAuth {
+    DatabricksAuth::Token(SecretString::from(fake.config().token.clone()))
 }
 
 fn with_pat(fake: &FakeDatabricks) -> Databricks {
@@ -406,6 +433,7 @@ async fn an_unreachable_workspace_is_unavailable() {
     let credentials = DatabricksCredentials {
         workspace_url: url,
         auth: DatabricksAuth::Token(SecretString::from("dapi-unused-token")),
+        warehouse_id: None,
     };
     let databricks = Databricks::new(credentials, http(Duration::from_secs(2)))
         .with_retry_policy(fast_retries());
@@ -503,6 +531,153 @@ async fn usage_counts_the_active_runs_on_the_cluster_only() {
         .expect("the RUNNING event dates the last activity");
     assert!(last < chrono::Utc::now());
     assert_eq!(idle.cpu_percent, None);
+}
+
+#[tokio::test]
+async fn usage_reports_worker_utilisation_from_node_timeline() {
+    let fake = FakeDatabricks::start().await;
+    let id = fake.add_cluster(analytics_cluster());
+    let other = fake.add_cluster(analytics_cluster());
+    fake.set_utilization(&id, 37.5, 62.25);
+    fake.set_utilization(&other, 90.0, 90.0);
+    fake.add_run(&id);
+    let databricks = with_warehouse(&fake, pat(&fake), fake.warehouse_id());
+
+    let usage = databricks.usage(&id).await.unwrap();
+
+    assert_eq!(usage.active_work, 1);
+    assert_eq!(usage.cpu_percent, Some(37.5));
+    assert_eq!(usage.memory_percent, Some(62.25));
+    assert_eq!(fake.calls(STATEMENTS), 1);
+}
+
+#[tokio::test]
+async fn the_cluster_id_reaches_the_warehouse_as_a_named_parameter_only() {
+    let fake = FakeDatabricks::start().await;
+    let id = fake.add_cluster(analytics_cluster());
+    fake.set_utilization(&id, 12.0, 34.0);
+    let databricks = with_warehouse(&fake, pat(&fake), fake.warehouse_id());
+
+    databricks.usage(&id).await.unwrap();
+
+    let statements = fake.statements();
+    assert_eq!(statements.len(), 1);
+    let sent = &statements[0];
+    assert_eq!(sent["warehouse_id"], fake.warehouse_id());
+    assert_eq!(
+        sent["parameters"],
+        json!([{"name": "cluster_id", "value": id, "type": "STRING"}])
+    );
+    let text = sent["statement"].as_str().unwrap();
+    assert!(!text.contains(&id), "{text}");
+    assert!(text.contains(":cluster_id"), "{text}");
+    assert!(text.contains("system.compute.node_timeline"), "{text}");
+    assert!(text.contains("driver = false"), "{text}");
+}
+
+#[tokio::test]
+async fn without_a_warehouse_usage_reports_activity_and_no_utilisation() {
+    let fake = FakeDatabricks::start().await;
+    let id = fake.add_cluster(analytics_cluster());
+    fake.set_utilization(&id, 55.0, 66.0);
+    fake.add_run(&id);
+    let databricks = with_pat(&fake);
+
+    let usage = databricks.usage(&id).await.unwrap();
+
+    assert_eq!(usage.active_work, 1);
+    assert_eq!(usage.cpu_percent, None);
+    assert_eq!(usage.memory_percent, None);
+    assert_eq!(fake.calls(STATEMENTS), 0);
+}
+
+#[tokio::test]
+async fn a_cluster_without_node_timeline_rows_has_no_utilisation() {
+    let fake = FakeDatabricks::start().await;
+    let id = fake.add_cluster(analytics_cluster());
+    let databricks = with_warehouse(&fake, pat(&fake), fake.warehouse_id());
+
+    let usage = databricks.usage(&id).await.unwrap();
+
+    assert_eq!(fake.calls(STATEMENTS), 1);
+    assert_eq!(usage.cpu_percent, None);
+    assert_eq!(usage.memory_percent, None);
+    assert!(usage.last_activity.is_some());
+}
+
+#[tokio::test]
+async fn a_failed_statement_leaves_utilisation_out_and_usage_still_works() {
+    let fake = FakeDatabricks::start().await;
+    let id = fake.add_cluster(analytics_cluster());
+    fake.set_utilization(&id, 40.0, 50.0);
+    fake.add_run(&id);
+
+    // An unknown warehouse: Databricks answers 200 with the statement FAILED.
+    let databricks = with_warehouse(&fake, pat(&fake), "0000000000000000");
+    let usage = databricks.usage(&id).await.unwrap();
+    assert_eq!(usage.active_work, 1);
+    assert_eq!(usage.cpu_percent, None);
+    assert_eq!(usage.memory_percent, None);
+
+    // No permission on the warehouse (or on the system tables): a 403.
+    let auth = DatabricksAuth::ServicePrincipal {
+        client_id: fake.config().client_id.clone(),
+        client_secret: SecretString::from(fake.config().client_secret.clone()),
+    };
+    let databricks = with_warehouse(&fake, auth, fake.warehouse_id());
+    fake.fail_next(STATEMENTS, 1, Fault::status(403));
+    let usage = databricks.usage(&id).await.unwrap();
+    assert_eq!(usage.active_work, 1);
+    assert_eq!(usage.cpu_percent, None);
+    assert_eq!(
+        fake.calls(TOKEN),
+        1,
+        "a refused statement does not cost the token"
+    );
+
+    // A warehouse that keeps failing.
+    fake.fail_next(STATEMENTS, 4, Fault::status(500));
+    let usage = databricks.usage(&id).await.unwrap();
+    assert_eq!(usage.active_work, 1);
+    assert_eq!(usage.memory_percent, None);
+
+    // And once it answers again, utilisation is back.
+    let usage = databricks.usage(&id).await.unwrap();
+    assert_eq!(usage.cpu_percent, Some(40.0));
+    assert_eq!(usage.memory_percent, Some(50.0));
+}
+
+#[tokio::test]
+async fn a_running_statement_is_polled_until_it_finishes() {
+    let fake = FakeDatabricks::start().await;
+    let id = fake.add_cluster(analytics_cluster());
+    fake.set_utilization(&id, 8.5, 20.0);
+    fake.set_statement_polls(3);
+    let databricks = with_warehouse(&fake, pat(&fake), fake.warehouse_id());
+
+    let usage = databricks.usage(&id).await.unwrap();
+
+    assert_eq!(usage.cpu_percent, Some(8.5));
+    assert_eq!(usage.memory_percent, Some(20.0));
+    assert_eq!(fake.calls(STATEMENTS), 1);
+    assert_eq!(fake.cancelled_statements(), 0);
+}
+
+#[tokio::test]
+async fn a_statement_that_runs_too_long_is_cancelled_and_usage_goes_on() {
+    let fake = FakeDatabricks::start().await;
+    let id = fake.add_cluster(analytics_cluster());
+    fake.set_utilization(&id, 8.5, 20.0);
+    fake.set_statement_polls(1_000);
+    let databricks = with_warehouse(&fake, pat(&fake), fake.warehouse_id())
+        .with_statement_policy(fast_statements(Duration::from_millis(100)));
+
+    let started = Instant::now();
+    let usage = databricks.usage(&id).await.unwrap();
+
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(usage.cpu_percent, None);
+    assert_eq!(fake.cancelled_statements(), 1);
 }
 
 #[tokio::test]

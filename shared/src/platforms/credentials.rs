@@ -30,6 +30,10 @@ pub struct DatabricksCredentials {
     /// mode, for the fake workspace).
     pub workspace_url: String,
     pub auth: DatabricksAuth,
+    /// The SQL warehouse that runs the utilisation query on `system.compute.node_timeline`.
+    /// Optional: without it (or without Unity Catalog's system tables) usage still reports
+    /// activity, just no CPU or memory.
+    pub warehouse_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -70,8 +74,9 @@ pub struct DataprocCredentials {
     pub region: String,
     /// The service account's JSON key (holds `client_email`, `private_key`, `token_uri`).
     pub service_account_key: SecretString,
-    /// The API's base URL in place of `https://dataproc.googleapis.com` (the fake Dataproc in
-    /// tests; local mode only).
+    /// The API's base URL in place of `https://dataproc.googleapis.com`, and of Cloud
+    /// Monitoring's `https://monitoring.googleapis.com` too (the fake Dataproc in tests serves
+    /// both; local mode only).
     pub endpoint_url: Option<String>,
 }
 

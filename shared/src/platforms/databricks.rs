@@ -6,6 +6,11 @@
 //! read back first and the action is sent again only if it visibly did not land. `clusters/create`
 //! (used when a hibernated cluster was purged) tags the new cluster with the old id, so a lost
 //! answer or a second resume finds the cluster already created instead of creating another.
+//!
+//! Utilisation (CPU and memory of the worker nodes) comes from the system table
+//! `system.compute.node_timeline`, queried through the SQL Statement Execution API on the SQL
+//! warehouse named in the credentials. It is best effort: without a warehouse, without Unity
+//! Catalog's system tables, or without permission to query them, usage reports activity alone.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -47,6 +52,15 @@ const ACTIVITY_EVENTS: [&str; 7] = [
     "UPSIZE_COMPLETED",
     "EDITED",
 ];
+/// The statement execution API (`POST` to run, `GET …/{id}` to poll, `POST …/{id}/cancel`).
+const STATEMENTS_PATH: &str = "/api/2.0/sql/statements";
+/// Worker-node utilisation over the last ten minutes, averaged over every node-minute. The
+/// cluster id is bound as the named parameter `:cluster_id`, never written into the text.
+const UTILISATION_SQL: &str = "SELECT avg(cpu_user_percent + cpu_system_percent) AS avg_cpu_pct, \
+avg(mem_used_percent) AS avg_mem_pct, count(*) AS node_minutes \
+FROM system.compute.node_timeline \
+WHERE cluster_id = :cluster_id AND driver = false \
+AND start_time >= current_timestamp() - INTERVAL 10 MINUTES";
 /// Fields of `ClusterDetails` that `clusters/create` accepts, for the rare answer without `spec`.
 const SPEC_FIELDS: [&str; 29] = [
     "cluster_name",
@@ -83,8 +97,50 @@ const SPEC_FIELDS: [&str; 29] = [
 pub struct Databricks {
     host: String,
     auth: DatabricksAuth,
+    warehouse_id: Option<String>,
     rest: Rest,
+    statements: StatementPolicy,
     oauth: Mutex<OAuthState>,
+}
+
+/// How long the utilisation query may take. A warehouse that is stopped has to start first, which
+/// can take minutes; rather than wait (and keep a scan waiting), the statement is cancelled and
+/// usage goes without utilisation this time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementPolicy {
+    /// How long Databricks holds the first answer while the statement runs (`wait_timeout`:
+    /// zero, or 5 to 50 seconds; other values are brought into that range).
+    pub wait_timeout: Duration,
+    /// Between two polls of a statement still pending or running.
+    pub interval: Duration,
+    /// After this long the statement is cancelled and no utilisation is reported.
+    pub max_wait: Duration,
+}
+
+impl Default for StatementPolicy {
+    fn default() -> Self {
+        Self {
+            wait_timeout: Duration::from_secs(10),
+            interval: Duration::from_secs(2),
+            max_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+impl StatementPolicy {
+    fn wait_timeout(&self) -> String {
+        match self.wait_timeout.as_secs() {
+            0 => "0s".to_owned(),
+            seconds => format!("{}s", seconds.clamp(5, 50)),
+        }
+    }
+}
+
+/// Worker utilisation as `node_timeline` reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Utilisation {
+    cpu_percent: Option<f64>,
+    memory_percent: Option<f64>,
 }
 
 #[derive(Default)]
@@ -97,6 +153,7 @@ impl fmt::Debug for Databricks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Databricks")
             .field("host", &self.host)
+            .field("warehouse_id", &self.warehouse_id)
             .finish_non_exhaustive()
     }
 }
@@ -107,13 +164,20 @@ impl Databricks {
         Self {
             host: credentials.workspace_url.trim_end_matches('/').to_owned(),
             auth: credentials.auth,
+            warehouse_id: credentials.warehouse_id,
             rest: Rest::new(http, RetryPolicy::default()),
+            statements: StatementPolicy::default(),
             oauth: Mutex::new(OAuthState::default()),
         }
     }
 
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.rest = self.rest.with_policy(policy);
+        self
+    }
+
+    pub fn with_statement_policy(mut self, policy: StatementPolicy) -> Self {
+        self.statements = policy;
         self
     }
 
@@ -225,6 +289,88 @@ impl Databricks {
             }
             other => other,
         })
+    }
+
+    /// One call with the current token and no second try on 401/403: the statement API answers
+    /// 403 for a warehouse the credentials may not use, and a token that works for everything
+    /// else must not be thrown away for that.
+    async fn call_once<T: DeserializeOwned>(&self, request: Request) -> PlatformResult<T> {
+        let token = self.token().await?;
+        self.rest.json(&request, Auth::Bearer(&token)).await
+    }
+
+    /// Utilisation for usage: never an error, since activity is what idle detection needs and
+    /// utilisation only sharpens it. Why it is missing is logged at debug level.
+    async fn utilisation(&self, id: &str) -> Utilisation {
+        let Some(warehouse_id) = self.warehouse_id.as_deref() else {
+            tracing::debug!(cluster_id = %id, "no SQL warehouse configured; no utilisation");
+            return Utilisation::default();
+        };
+        match self.query_utilisation(warehouse_id, id).await {
+            Ok(utilisation) => utilisation,
+            Err(err) => {
+                tracing::debug!(cluster_id = %id, error = %err, "no utilisation from node_timeline");
+                Utilisation::default()
+            }
+        }
+    }
+
+    /// Runs [`UTILISATION_SQL`] for the cluster and waits for it within the statement policy.
+    async fn query_utilisation(&self, warehouse_id: &str, id: &str) -> PlatformResult<Utilisation> {
+        let body = json!({
+            "warehouse_id": warehouse_id,
+            "statement": UTILISATION_SQL,
+            "parameters": [{"name": "cluster_id", "value": id, "type": "STRING"}],
+            "wait_timeout": self.statements.wait_timeout(),
+            "on_wait_timeout": "CONTINUE",
+            "disposition": "INLINE",
+            "format": "JSON_ARRAY",
+        });
+        // A SELECT changes nothing: running it twice only costs the warehouse a little time.
+        let request = Request::action(self.url(STATEMENTS_PATH), body).replay(Replay::Safe);
+        let mut statement: Statement = self.call_once(request).await?;
+        let deadline = Instant::now() + self.statements.max_wait;
+        loop {
+            match statement.status.state {
+                StatementState::Pending | StatementState::Running => {}
+                StatementState::Succeeded => return statement.utilisation(),
+                state => {
+                    let error = statement.status.error.unwrap_or_default();
+                    return Err(PlatformError::Protocol(format!(
+                        "the utilisation statement ended {state:?}: {}: {}",
+                        error.error_code.as_deref().unwrap_or("no error code"),
+                        error.message.as_deref().unwrap_or("no message"),
+                    )));
+                }
+            }
+            let statement_id = statement
+                .statement_id
+                .as_deref()
+                .filter(|id| is_statement_id(id))
+                .ok_or_else(|| {
+                    PlatformError::Protocol("the statement has no usable id to poll".to_owned())
+                })?
+                .to_owned();
+            if Instant::now() >= deadline {
+                self.cancel_statement(&statement_id).await;
+                return Err(PlatformError::Unavailable(format!(
+                    "the utilisation statement did not finish within {:?}; cancelled",
+                    self.statements.max_wait
+                )));
+            }
+            tokio::time::sleep(self.statements.interval).await;
+            let url = self.url(&format!("{STATEMENTS_PATH}/{statement_id}"));
+            statement = self.call_once(Request::get(url)).await?;
+        }
+    }
+
+    /// Best effort: a statement left running only costs warehouse time until it ends.
+    async fn cancel_statement(&self, statement_id: &str) {
+        let url = self.url(&format!("{STATEMENTS_PATH}/{statement_id}/cancel"));
+        let request = Request::action(url, json!({})).replay(Replay::Safe);
+        if let Err(err) = self.call_once::<Value>(request).await {
+            tracing::debug!(statement_id, error = %err, "could not cancel the utilisation statement");
+        }
     }
 
     async fn details(&self, id: &str) -> PlatformResult<Value> {
@@ -479,8 +625,11 @@ impl Platform for Databricks {
         } else {
             last_event.max(latest_run_start).and_then(from_millis)
         };
+        let utilisation = self.utilisation(id).await;
         Ok(UsageSignals {
             active_work,
+            cpu_percent: utilisation.cpu_percent,
+            memory_percent: utilisation.memory_percent,
             last_activity,
             ..UsageSignals::default()
         })
@@ -493,6 +642,24 @@ fn stopped(state: ClusterState) -> bool {
 
 fn started(state: ClusterState) -> bool {
     state.is_billing()
+}
+
+/// Statement ids are UUID-like (`01ef…-…`): nothing that could leave the statements path.
+fn is_statement_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// A percentage from a `data_array` cell (every value arrives as a string, or null).
+fn percent(cell: Option<&str>) -> Option<f64> {
+    cell?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|value| value.is_finite())
+        .map(|value| value.clamp(0.0, 100.0))
 }
 
 fn estimated_ready_seconds(definition: &Value) -> u32 {
@@ -708,6 +875,101 @@ impl Run {
     }
 }
 
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum StatementState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+    Closed,
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Default, Deserialize)]
+struct StatementError {
+    error_code: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct StatementStatus {
+    #[serde(default)]
+    state: StatementState,
+    error: Option<StatementError>,
+}
+
+#[derive(Deserialize)]
+struct Column {
+    name: String,
+    position: Option<usize>,
+}
+
+#[derive(Default, Deserialize)]
+struct Schema {
+    #[serde(default)]
+    columns: Vec<Column>,
+}
+
+#[derive(Default, Deserialize)]
+struct Manifest {
+    #[serde(default)]
+    schema: Schema,
+}
+
+#[derive(Default, Deserialize)]
+struct ResultChunk {
+    #[serde(default)]
+    data_array: Vec<Vec<Option<String>>>,
+}
+
+#[derive(Deserialize)]
+struct Statement {
+    statement_id: Option<String>,
+    #[serde(default)]
+    status: StatementStatus,
+    manifest: Option<Manifest>,
+    result: Option<ResultChunk>,
+}
+
+impl Statement {
+    /// The first row of a finished statement, read by column name. No row, or no node-minutes
+    /// (the cluster had no workers up in the window, or the table lags), is no utilisation.
+    fn utilisation(self) -> PlatformResult<Utilisation> {
+        let columns = self.manifest.unwrap_or_default().schema.columns;
+        let position = |name: &str| {
+            columns
+                .iter()
+                .enumerate()
+                .find(|(_, column)| column.name.eq_ignore_ascii_case(name))
+                .map(|(index, column)| column.position.unwrap_or(index))
+        };
+        let (Some(cpu), Some(memory)) = (position("avg_cpu_pct"), position("avg_mem_pct")) else {
+            return Err(PlatformError::Protocol(
+                "the utilisation statement's answer lacks its columns".to_owned(),
+            ));
+        };
+        let rows = self.result.unwrap_or_default().data_array;
+        let Some(row) = rows.first() else {
+            return Ok(Utilisation::default());
+        };
+        let cell = |index: usize| row.get(index).and_then(Option::as_deref);
+        let node_minutes = position("node_minutes")
+            .and_then(&cell)
+            .and_then(|count| count.trim().parse::<f64>().ok());
+        if node_minutes == Some(0.0) {
+            return Ok(Utilisation::default());
+        }
+        Ok(Utilisation {
+            cpu_percent: percent(cell(cpu)),
+            memory_percent: percent(cell(memory)),
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct Event {
     timestamp: Option<i64>,
@@ -732,6 +994,59 @@ mod tests {
         );
         assert_eq!(region_of_zone("auto"), None);
         assert_eq!(region_of_zone("HA"), None);
+    }
+
+    #[test]
+    fn statement_results_are_read_by_column_name_from_strings() {
+        let answer = |rows: Value| -> Statement {
+            serde_json::from_value(json!({
+                "statement_id": "01ef-abc",
+                "status": {"state": "SUCCEEDED"},
+                "manifest": {"schema": {"column_count": 3, "columns": [
+                    {"name": "node_minutes", "position": 0, "type_name": "LONG"},
+                    {"name": "avg_mem_pct", "position": 1, "type_name": "DOUBLE"},
+                    {"name": "avg_cpu_pct", "position": 2, "type_name": "DOUBLE"},
+                ]}},
+                "result": {"chunk_index": 0, "row_offset": 0, "row_count": 1, "data_array": rows},
+            }))
+            .unwrap()
+        };
+        let read = answer(json!([["40", "61.5", "12.25"]]))
+            .utilisation()
+            .unwrap();
+        assert_eq!(read.cpu_percent, Some(12.25));
+        assert_eq!(read.memory_percent, Some(61.5));
+        let empty = answer(json!([["0", null, null]])).utilisation().unwrap();
+        assert_eq!(empty, Utilisation::default());
+        let none = answer(json!([])).utilisation().unwrap();
+        assert_eq!(none, Utilisation::default());
+        let odd = answer(json!([["3", "not a number", "250"]]))
+            .utilisation()
+            .unwrap();
+        assert_eq!(odd.memory_percent, None);
+        assert_eq!(odd.cpu_percent, Some(100.0));
+    }
+
+    #[test]
+    fn the_utilisation_query_binds_the_cluster_id() {
+        assert!(UTILISATION_SQL.contains("cluster_id = :cluster_id"));
+        assert!(UTILISATION_SQL.contains("driver = false"));
+        assert!(!UTILISATION_SQL.contains('\''));
+        assert!(is_statement_id("01ef7a5c-1b2d-1f3e-8a9b-0c1d2e3f4a5b"));
+        assert!(!is_statement_id("../clusters/delete"));
+        assert!(!is_statement_id(""));
+    }
+
+    #[test]
+    fn wait_timeouts_stay_in_the_range_the_api_accepts() {
+        let policy = |seconds| StatementPolicy {
+            wait_timeout: Duration::from_secs(seconds),
+            ..StatementPolicy::default()
+        };
+        assert_eq!(policy(0).wait_timeout(), "0s");
+        assert_eq!(policy(2).wait_timeout(), "5s");
+        assert_eq!(policy(10).wait_timeout(), "10s");
+        assert_eq!(policy(90).wait_timeout(), "50s");
     }
 
     #[test]

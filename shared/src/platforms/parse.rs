@@ -68,6 +68,9 @@ pub fn to_secret(credentials: &Credentials) -> SecretString {
     let mut value = match credentials {
         Credentials::Databricks(c) => {
             let mut v = json!({ "workspace_url": c.workspace_url });
+            if let Some(warehouse_id) = &c.warehouse_id {
+                v["warehouse_id"] = warehouse_id.as_str().into();
+            }
             match &c.auth {
                 DatabricksAuth::Token(token) => {
                     v["token"] = token.expose_secret().into();
@@ -266,10 +269,31 @@ fn databricks(
             ));
         }
     };
+    let warehouse_id = fields
+        .string("warehouse_id")?
+        .map(|id| warehouse_id(&id))
+        .transpose()?;
     Ok(DatabricksCredentials {
         workspace_url,
         auth,
+        warehouse_id,
     })
+}
+
+/// A SQL warehouse id as Databricks shows it (`1234567890abcdef`): letters, digits, `-` and `_`.
+fn warehouse_id(raw: &str) -> Result<String, FieldError> {
+    let valid = (1..=MAX_ID_LEN).contains(&raw.len())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err(FieldError::new(
+            "credentials.warehouse_id",
+            "must be a SQL warehouse id (letters, digits, - and _)",
+        ))
+    }
 }
 
 fn emr(
@@ -782,6 +806,47 @@ mod tests {
     }
 
     #[test]
+    fn databricks_takes_an_optional_warehouse_id() {
+        let d = PlatformKind::Databricks;
+        let Ok(Credentials::Databricks(without)) = parse(
+            d,
+            Some(&json!({"workspace_url": "https://a.databricks.com", "token": "t"})),
+            None,
+            STRICT,
+        ) else {
+            panic!("databricks without a warehouse");
+        };
+        assert_eq!(without.warehouse_id, None);
+        let Ok(Credentials::Databricks(with)) = parse(
+            d,
+            Some(
+                &json!({"workspace_url": "https://a.databricks.com", "token": "t", "warehouse_id": " 1234567890abcdef "}),
+            ),
+            None,
+            STRICT,
+        ) else {
+            panic!("databricks with a warehouse");
+        };
+        assert_eq!(with.warehouse_id.as_deref(), Some("1234567890abcdef"));
+        for bad in [json!("a b"), json!("x';--"), json!(""), json!(42)] {
+            let message = err(
+                d,
+                json!({"workspace_url": "https://a.databricks.com", "token": "t", "warehouse_id": bad}),
+                STRICT,
+            );
+            assert!(
+                message.starts_with("credentials.warehouse_id:"),
+                "{message}"
+            );
+        }
+        let stored = from_secret(&to_secret(&Credentials::Databricks(with))).unwrap();
+        let Credentials::Databricks(stored) = stored else {
+            panic!("databricks");
+        };
+        assert_eq!(stored.warehouse_id.as_deref(), Some("1234567890abcdef"));
+    }
+
+    #[test]
     fn public_https_rejects_local_and_private_hosts() {
         for url in [
             "https://localhost",
@@ -990,6 +1055,10 @@ mod tests {
             (
                 PlatformKind::Databricks,
                 json!({"workspace_url": "https://a.databricks.com", "client_id": "c", "client_secret": "s"}),
+            ),
+            (
+                PlatformKind::Databricks,
+                json!({"workspace_url": "https://a.databricks.com", "token": "t", "warehouse_id": "abc123"}),
             ),
             (
                 PlatformKind::Emr,

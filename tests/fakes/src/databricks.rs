@@ -1,13 +1,20 @@
 //! A fake Databricks workspace: Clusters API 2.1 (list, get, delete, start, create, resize,
 //! events), Jobs runs list 2.2, PAT and OAuth M2M auth, with the cluster state machine, the
 //! 30-day purge, error and latency injection, and per-path call counters.
+//!
+//! It also runs SQL statements (`POST /api/2.0/sql/statements`, `GET …/{id}`, `POST …/{id}/cancel`)
+//! on one SQL warehouse, [`FakeDatabricks::warehouse_id`], as far as utilisation needs: a
+//! statement on `system.compute.node_timeline` that binds `:cluster_id` as a named parameter is
+//! answered with the aggregates it names (`avg_cpu_pct`, `p95_cpu_pct`, `avg_mem_pct`,
+//! `node_minutes`, `cluster_id`) from what [`FakeDatabricks::set_utilization`] set for that cluster.
+//! Anything else ends FAILED, with HTTP 200, as Databricks reports statement failures.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +28,16 @@ use crate::loopback::{self, LoopbackServer};
 const MAX_LIST_PAGE: usize = 100;
 const MAX_RUNS_PAGE: usize = 25;
 const MAX_EVENTS_PAGE: usize = 500;
+/// The SQL warehouse every fake workspace has.
+const WAREHOUSE_ID: &str = "fa4e0123456789ab";
+/// The aggregate columns a utilisation statement may name, and their SQL types.
+const UTILIZATION_COLUMNS: [(&str, &str); 5] = [
+    ("cluster_id", "STRING"),
+    ("avg_cpu_pct", "DOUBLE"),
+    ("p95_cpu_pct", "DOUBLE"),
+    ("avg_mem_pct", "DOUBLE"),
+    ("node_minutes", "LONG"),
+];
 
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
@@ -311,6 +328,36 @@ impl FakeDatabricks {
             run.active = false;
         }
     }
+
+    /// The id of the workspace's SQL warehouse; statements on any other warehouse end FAILED.
+    pub fn warehouse_id(&self) -> &str {
+        WAREHOUSE_ID
+    }
+
+    /// What `system.compute.node_timeline` shows for the cluster's workers over the last minutes:
+    /// CPU (user + system) and memory in use, in percent. Until this is set the table has no rows
+    /// for the cluster.
+    pub fn set_utilization(&self, cluster_id: &str, cpu_percent: f64, mem_percent: f64) {
+        self.lock()
+            .utilization
+            .insert(cluster_id.to_owned(), (cpu_percent, mem_percent));
+    }
+
+    /// The next statements stay PENDING when submitted and RUNNING for `polls` polls before they
+    /// finish; zero (the default) finishes them on submission.
+    pub fn set_statement_polls(&self, polls: u32) {
+        self.lock().statement_polls = polls;
+    }
+
+    /// The bodies of every `POST /api/2.0/sql/statements` received, oldest first.
+    pub fn statements(&self) -> Vec<Value> {
+        self.lock().statement_log.clone()
+    }
+
+    /// Statements cancelled through `POST /api/2.0/sql/statements/{id}/cancel`.
+    pub fn cancelled_statements(&self) -> u32 {
+        self.lock().cancellations
+    }
 }
 
 struct Workspace {
@@ -326,6 +373,21 @@ struct Workspace {
     faults: HashMap<String, VecDeque<Fault>>,
     latency: HashMap<String, Duration>,
     calls: HashMap<String, u64>,
+    warehouses: HashSet<String>,
+    utilization: HashMap<String, (f64, f64)>,
+    statement_polls: u32,
+    statements: HashMap<String, FakeStatement>,
+    next_statement: u64,
+    statement_log: Vec<Value>,
+    cancellations: u32,
+}
+
+struct FakeStatement {
+    /// Polls left that answer RUNNING.
+    polls_left: u32,
+    /// The answer once it has finished.
+    finished: Value,
+    cancelled: bool,
 }
 
 struct FakeCluster {
@@ -390,6 +452,13 @@ impl Workspace {
             faults: HashMap::new(),
             latency: HashMap::new(),
             calls: HashMap::new(),
+            warehouses: HashSet::from([WAREHOUSE_ID.to_owned()]),
+            utilization: HashMap::new(),
+            statement_polls: 0,
+            statements: HashMap::new(),
+            next_statement: 0,
+            statement_log: Vec::new(),
+            cancellations: 0,
         }
     }
 
@@ -529,6 +598,12 @@ fn router(state: Arc<Mutex<Workspace>>) -> Router {
         .route("/api/2.1/clusters/resize", post(resize))
         .route("/api/2.1/clusters/events", post(events))
         .route("/api/2.2/jobs/runs/list", get(runs))
+        .route("/api/2.0/sql/statements", post(execute_statement))
+        .route("/api/2.0/sql/statements/{statement_id}", get(get_statement))
+        .route(
+            "/api/2.0/sql/statements/{statement_id}/cancel",
+            post(cancel_statement),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state)
 }
@@ -977,4 +1052,230 @@ async fn runs(State(state): Shared, Query(query): Query<RunsQuery>) -> Response 
         body["next_page_token"] = json!(format!("offset-{}", offset + limit));
     }
     axum::Json(body).into_response()
+}
+
+/// A statement's answer once it has ended FAILED (which Databricks reports with HTTP 200).
+fn failed_statement(id: &str, code: &str, message: &str) -> Value {
+    json!({
+        "statement_id": id,
+        "status": {"state": "FAILED", "error": {"error_code": code, "message": message}},
+    })
+}
+
+/// The named parameter markers (`:name`) of a statement, in order.
+fn parameter_markers(statement: &str) -> Vec<String> {
+    let mut markers = Vec::new();
+    let mut chars = statement.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        if c != ':' {
+            continue;
+        }
+        let mut name = String::new();
+        while let Some((_, next)) = chars.peek() {
+            if next.is_ascii_alphanumeric() || *next == '_' {
+                name.push(*next);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            markers.push(name);
+        }
+    }
+    markers
+}
+
+/// The answer a statement ends with: the utilisation aggregates for the cluster bound to
+/// `:cluster_id`, in the order the statement names them.
+fn run_statement(workspace: &Workspace, id: &str, body: &Value) -> Value {
+    let warehouse = body.get("warehouse_id").and_then(Value::as_str);
+    if !warehouse.is_some_and(|warehouse| workspace.warehouses.contains(warehouse)) {
+        return failed_statement(
+            id,
+            "NOT_FOUND",
+            &format!("SQL warehouse {} does not exist.", warehouse.unwrap_or("")),
+        );
+    }
+    let statement = body
+        .get("statement")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !statement.contains("system.compute.node_timeline") {
+        return failed_statement(
+            id,
+            "BAD_REQUEST",
+            "The fake warehouse only answers utilisation queries on system.compute.node_timeline.",
+        );
+    }
+    let parameters: HashMap<&str, &str> = body
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|parameter| {
+            Some((
+                parameter.get("name")?.as_str()?,
+                parameter.get("value")?.as_str()?,
+            ))
+        })
+        .collect();
+    for marker in parameter_markers(statement) {
+        if !parameters.contains_key(marker.as_str()) {
+            return failed_statement(
+                id,
+                "BAD_REQUEST",
+                &format!("[UNBOUND_SQL_PARAMETER] Found the unbound parameter: {marker}."),
+            );
+        }
+    }
+    let Some(cluster_id) = parameters.get("cluster_id").copied() else {
+        return failed_statement(
+            id,
+            "BAD_REQUEST",
+            "The fake warehouse needs the cluster bound as the named parameter :cluster_id.",
+        );
+    };
+    let mut named: Vec<(usize, &str, &str)> = UTILIZATION_COLUMNS
+        .iter()
+        .filter_map(|(name, kind)| {
+            statement
+                .find(&format!("AS {name}"))
+                .or_else(|| statement.find(&format!("as {name}")))
+                .map(|at| (at, *name, *kind))
+        })
+        .collect();
+    named.sort_unstable();
+    if named.is_empty() {
+        return failed_statement(
+            id,
+            "BAD_REQUEST",
+            "The fake warehouse answers only the aggregates avg_cpu_pct, p95_cpu_pct, avg_mem_pct and node_minutes.",
+        );
+    }
+    let workers = workspace
+        .clusters
+        .get(cluster_id)
+        .and_then(|cluster| cluster.spec.get("num_workers"))
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .max(1);
+    let utilization = workspace.utilization.get(cluster_id).copied();
+    let row: Vec<Value> = named
+        .iter()
+        .map(|(_, name, _)| match (*name, utilization) {
+            ("cluster_id", Some(_)) => json!(cluster_id),
+            ("avg_cpu_pct" | "p95_cpu_pct", Some((cpu, _))) => json!(cpu.to_string()),
+            ("avg_mem_pct", Some((_, memory))) => json!(memory.to_string()),
+            ("node_minutes", Some(_)) => json!((workers * 10).to_string()),
+            ("node_minutes", None) => json!("0"),
+            _ => Value::Null,
+        })
+        .collect();
+    let columns: Vec<Value> = named
+        .iter()
+        .enumerate()
+        .map(|(position, (_, name, kind))| {
+            json!({"name": name, "position": position, "type_name": kind, "type_text": kind.to_lowercase()})
+        })
+        .collect();
+    json!({
+        "statement_id": id,
+        "status": {"state": "SUCCEEDED"},
+        "manifest": {
+            "format": "JSON_ARRAY",
+            "schema": {"column_count": columns.len(), "columns": columns},
+            "total_chunk_count": 1,
+            "total_row_count": 1,
+            "truncated": false,
+        },
+        "result": {"chunk_index": 0, "row_offset": 0, "row_count": 1, "data_array": [row]},
+    })
+}
+
+async fn execute_statement(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Response {
+    let missing = |field: &str| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            &format!("Missing required field: {field}"),
+        )
+    };
+    if body.get("warehouse_id").and_then(Value::as_str).is_none() {
+        return missing("warehouse_id");
+    }
+    if body.get("statement").and_then(Value::as_str).is_none() {
+        return missing("statement");
+    }
+    if body
+        .get("disposition")
+        .and_then(Value::as_str)
+        .is_some_and(|disposition| disposition != "INLINE")
+        || body
+            .get("format")
+            .and_then(Value::as_str)
+            .is_some_and(|format| format != "JSON_ARRAY")
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "The fake warehouse answers INLINE JSON_ARRAY results only.",
+        );
+    }
+    let mut workspace = lock(&state);
+    workspace.statement_log.push(body.clone());
+    workspace.next_statement += 1;
+    let id = format!("01ef0000-0000-4000-8000-{:012}", workspace.next_statement);
+    let finished = run_statement(&workspace, &id, &body);
+    let polls = workspace.statement_polls;
+    workspace.statements.insert(
+        id.clone(),
+        FakeStatement {
+            polls_left: polls,
+            finished: finished.clone(),
+            cancelled: false,
+        },
+    );
+    if polls > 0 {
+        return axum::Json(json!({"statement_id": id, "status": {"state": "PENDING"}}))
+            .into_response();
+    }
+    axum::Json(finished).into_response()
+}
+
+fn no_such_statement(id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "RESOURCE_DOES_NOT_EXIST",
+        &format!("Statement {id} does not exist."),
+    )
+}
+
+async fn get_statement(State(state): Shared, Path(id): Path<String>) -> Response {
+    let mut workspace = lock(&state);
+    let Some(statement) = workspace.statements.get_mut(&id) else {
+        return no_such_statement(&id);
+    };
+    if statement.cancelled {
+        return axum::Json(json!({"statement_id": id, "status": {"state": "CANCELED"}}))
+            .into_response();
+    }
+    if statement.polls_left > 0 {
+        statement.polls_left -= 1;
+        return axum::Json(json!({"statement_id": id, "status": {"state": "RUNNING"}}))
+            .into_response();
+    }
+    axum::Json(statement.finished.clone()).into_response()
+}
+
+async fn cancel_statement(State(state): Shared, Path(id): Path<String>) -> Response {
+    let mut workspace = lock(&state);
+    let Some(statement) = workspace.statements.get_mut(&id) else {
+        return no_such_statement(&id);
+    };
+    if statement.polls_left > 0 && !statement.cancelled {
+        statement.cancelled = true;
+        workspace.cancellations += 1;
+    }
+    axum::Json(json!({})).into_response()
 }
