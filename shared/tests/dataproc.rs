@@ -442,6 +442,85 @@ async fn usage_counts_active_jobs_and_reports_the_idle_start() {
 }
 
 #[tokio::test]
+async fn usage_reports_yarn_memory_and_worker_cpu_from_cloud_monitoring() {
+    let fake = FakeDataproc::start().await;
+    fake.add_cluster("etl", instance_config("n2-standard-4", 2, 1), "RUNNING");
+    fake.add_cluster("adhoc", instance_config("n2-standard-4", 2, 0), "RUNNING");
+    fake.set_utilization("etl", 0.375, 61.5);
+    fake.set_utilization("adhoc", 0.875, 99.0);
+    fake.add_job("etl");
+    let dataproc = connector(&fake);
+
+    let usage = dataproc.usage("etl").await.unwrap();
+
+    assert_eq!(usage.active_work, 1);
+    assert_eq!(usage.cpu_percent, Some(37.5), "a 0..1 fraction, in percent");
+    assert_eq!(usage.memory_percent, Some(61.5));
+    assert_eq!(fake.calls(&fake.time_series_path()), 2);
+    let filters = fake.time_series_filters().join("\n");
+    assert!(
+        filters.contains("resource.labels.cluster_name=\"etl\""),
+        "{filters}"
+    );
+    assert!(
+        filters.contains("one_of(\"etl-w-0\",\"etl-w-1\",\"etl-sw-0000\")"),
+        "the workers' VMs, not the master: {filters}"
+    );
+    assert!(!filters.contains("adhoc"), "{filters}");
+}
+
+#[tokio::test]
+async fn a_cluster_without_monitoring_points_has_no_utilisation() {
+    let fake = FakeDataproc::start().await;
+    fake.add_cluster("etl", instance_config("n2-standard-4", 2, 0), "RUNNING");
+    let dataproc = connector(&fake);
+
+    let usage = dataproc.usage("etl").await.unwrap();
+
+    assert_eq!(usage.cpu_percent, None);
+    assert_eq!(usage.memory_percent, None);
+    assert!(usage.idle_since.is_some(), "activity is still reported");
+}
+
+#[tokio::test]
+async fn a_failing_monitoring_api_leaves_utilisation_out_and_usage_still_works() {
+    let fake = FakeDataproc::start().await;
+    fake.add_cluster("etl", instance_config("n2-standard-4", 2, 0), "RUNNING");
+    fake.set_utilization("etl", 0.5, 40.0);
+    fake.add_job("etl");
+    let dataproc = connector(&fake);
+    let time_series = fake.time_series_path();
+
+    // A service account without Monitoring Viewer: 403 on both metrics.
+    fake.fail_next(&time_series, 2, DataprocFault::status(403));
+    let usage = dataproc.usage("etl").await.unwrap();
+    assert_eq!(usage.active_work, 1);
+    assert_eq!((usage.cpu_percent, usage.memory_percent), (None, None));
+    assert_eq!(
+        fake.calls(TOKEN),
+        1,
+        "a refused metric does not cost the token"
+    );
+
+    // Cloud Monitoring down: retried, then left out.
+    fake.fail_next(&time_series, 8, DataprocFault::status(500));
+    let usage = dataproc.usage("etl").await.unwrap();
+    assert_eq!(usage.active_work, 1);
+    assert_eq!((usage.cpu_percent, usage.memory_percent), (None, None));
+
+    // Cloud Monitoring out of reach.
+    let unreachable = connector(&fake).with_monitoring_url("http://127.0.0.1:9");
+    let usage = unreachable.usage("etl").await.unwrap();
+    assert_eq!(usage.active_work, 1);
+    assert_eq!((usage.cpu_percent, usage.memory_percent), (None, None));
+
+    // Back to normal.
+    let usage = dataproc.usage("etl").await.unwrap();
+    assert_eq!(usage.cpu_percent, Some(50.0));
+    assert_eq!(usage.memory_percent, Some(40.0));
+}
+
+#[tokio::test]
 async fn upstream_failures_map_to_their_class() {
     let fake = FakeDataproc::start().await;
     fake.add_cluster("etl", instance_config("n2-standard-4", 2, 0), "RUNNING");

@@ -9,6 +9,13 @@
 //! deleted and recreated under the same name in between is never touched. Long-running operations
 //! are polled for a bounded time: one that is still running afterwards is reported as started, and
 //! the cluster's state tells the rest.
+//!
+//! Utilisation comes from Cloud Monitoring (`projects.timeSeries.list`, with the same token: the
+//! `cloud-platform` scope covers it, and the service account needs `monitoring.timeSeries.list`,
+//! e.g. Monitoring Viewer): memory is YARN's `cluster/yarn/allocated_memory_percentage`, CPU the
+//! mean of `compute.googleapis.com/instance/cpu/utilization` over the cluster's worker VMs, both
+//! over the last ten minutes. It is best effort: a failure leaves CPU or memory out, never fails
+//! usage.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -30,6 +37,16 @@ use super::{Access, Platform, PlatformError, PlatformResult, Resumed, Snapshot};
 use crate::domain::platform::{ClusterInfo, ClusterState, PlatformKind, UsageSignals};
 
 pub const API_URL: &str = "https://dataproc.googleapis.com";
+pub const MONITORING_URL: &str = "https://monitoring.googleapis.com";
+/// YARN memory allocated, in percent, per cluster (`cloud_dataproc_cluster`).
+const MEMORY_METRIC: &str = "dataproc.googleapis.com/cluster/yarn/allocated_memory_percentage";
+/// A VM's CPU utilisation, as a fraction from 0 to 1, per instance (`gce_instance`).
+const CPU_METRIC: &str = "compute.googleapis.com/instance/cpu/utilization";
+/// The window utilisation is averaged over, and the alignment period that makes it one point.
+const UTILISATION_WINDOW_SECS: i64 = 600;
+/// At most this many VMs are named in one CPU filter (filters are bounded in length); a larger
+/// cluster's CPU is the mean over its first workers.
+const MAX_CPU_INSTANCES: usize = 100;
 const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -65,6 +82,7 @@ pub struct Dataproc {
     project: String,
     region: String,
     base: String,
+    monitoring: String,
     client_email: String,
     key_id: Option<String>,
     key: EncodingKey,
@@ -120,10 +138,18 @@ impl Dataproc {
             .unwrap_or(API_URL)
             .trim_end_matches('/')
             .to_owned();
+        // An endpoint override is a fake that serves Cloud Monitoring next to Dataproc.
+        let monitoring = credentials
+            .endpoint_url
+            .as_deref()
+            .unwrap_or(MONITORING_URL)
+            .trim_end_matches('/')
+            .to_owned();
         Ok(Self {
             project: credentials.project_id,
             region: credentials.region,
             base,
+            monitoring,
             client_email: key.client_email,
             key_id: key.private_key_id,
             key: signing_key,
@@ -143,6 +169,13 @@ impl Dataproc {
 
     pub fn with_operation_policy(mut self, policy: OperationPolicy) -> Self {
         self.operations = policy;
+        self
+    }
+
+    /// Cloud Monitoring's base URL in place of `https://monitoring.googleapis.com` (or of the
+    /// endpoint override).
+    pub fn with_monitoring_url(mut self, url: &str) -> Self {
+        self.monitoring = url.trim_end_matches('/').to_owned();
         self
     }
 
@@ -365,6 +398,133 @@ impl Dataproc {
     fn info(&self, cluster: Cluster) -> ClusterInfo {
         cluster.into_info(&self.region)
     }
+
+    /// CPU and memory in percent, each None when Cloud Monitoring has nothing or fails (logged
+    /// at debug level): utilisation sharpens idle detection but is not needed for it.
+    async fn utilisation(&self, cluster: &Cluster) -> (Option<f64>, Option<f64>) {
+        let name = &cluster.cluster_name;
+        let cpu = async {
+            let Some(filter) = cpu_filter(cluster) else {
+                tracing::debug!(cluster_id = %name, "no worker VM names; no CPU utilisation");
+                return None;
+            };
+            self.metric_mean(&filter)
+                .await
+                .map(|fraction| fraction.map(|f| (f * 100.0).clamp(0.0, 100.0)))
+                .unwrap_or_else(|err| {
+                    tracing::debug!(cluster_id = %name, error = %err, "no CPU utilisation from Cloud Monitoring");
+                    None
+                })
+        };
+        let memory = async {
+            self.metric_mean(&memory_filter(cluster))
+                .await
+                .map(|percent| percent.map(|p| p.clamp(0.0, 100.0)))
+                .unwrap_or_else(|err| {
+                    tracing::debug!(cluster_id = %name, error = %err, "no memory utilisation from Cloud Monitoring");
+                    None
+                })
+        };
+        futures::join!(cpu, memory)
+    }
+
+    /// The mean over the window of every series the filter selects, reduced to one point by
+    /// Cloud Monitoring (and averaged here too, should it answer per series).
+    async fn metric_mean(&self, filter: &str) -> PlatformResult<Option<f64>> {
+        let end = Utc::now();
+        let start = end - chrono::Duration::seconds(UTILISATION_WINDOW_SECS);
+        let stamp = |at: DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let url = format!(
+            "{}/v3/projects/{}/timeSeries",
+            self.monitoring, self.project
+        );
+        let request = Request::get(url)
+            .query("filter", filter)
+            .query("interval.startTime", stamp(start))
+            .query("interval.endTime", stamp(end))
+            .query(
+                "aggregation.alignmentPeriod",
+                format!("{UTILISATION_WINDOW_SECS}s"),
+            )
+            .query("aggregation.perSeriesAligner", "ALIGN_MEAN")
+            .query("aggregation.crossSeriesReducer", "REDUCE_MEAN");
+        // The current token, and no second grant on 403: a service account without Monitoring
+        // Viewer is refused here every time, which must not cost a token per scan.
+        let token = self.token().await?;
+        let page: TimeSeriesPage = self.rest.json(&request, Auth::Bearer(&token)).await?;
+        let newest: Vec<f64> = page
+            .time_series
+            .iter()
+            .filter_map(|series| series.points.first())
+            .filter_map(|point| point.value.number())
+            .filter(|value| value.is_finite())
+            .collect();
+        if newest.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(newest.iter().sum::<f64>() / newest.len() as f64))
+    }
+}
+
+/// Cloud Monitoring filters quote values; only names that cannot close the quote get in.
+fn is_label_value(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// YARN memory of this cluster: by name (checked when it was fetched) and, when known, by the
+/// UUID of this incarnation of it.
+fn memory_filter(cluster: &Cluster) -> String {
+    let mut filter = format!(
+        "metric.type=\"{MEMORY_METRIC}\" AND resource.type=\"cloud_dataproc_cluster\" \
+         AND resource.labels.cluster_name=\"{}\"",
+        cluster.cluster_name
+    );
+    if let Some(uuid) = cluster
+        .cluster_uuid
+        .as_deref()
+        .filter(|u| is_label_value(u))
+    {
+        filter.push_str(&format!(" AND resource.labels.cluster_uuid=\"{uuid}\""));
+    }
+    filter
+}
+
+/// CPU of the cluster's worker VMs (primary and secondary), by instance name, in its zone when
+/// the cluster names one. None when the cluster lists no worker VMs.
+fn cpu_filter(cluster: &Cluster) -> Option<String> {
+    let names: Vec<String> = [
+        &cluster.config.worker_config,
+        &cluster.config.secondary_worker_config,
+    ]
+    .into_iter()
+    .flatten()
+    .flat_map(|group| group.instance_names.iter())
+    .filter(|name| is_label_value(name))
+    .take(MAX_CPU_INSTANCES)
+    .map(|name| format!("\"{name}\""))
+    .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let mut filter = format!(
+        "metric.type=\"{CPU_METRIC}\" AND resource.type=\"gce_instance\" \
+         AND metric.labels.instance_name=one_of({})",
+        names.join(",")
+    );
+    let zone = cluster
+        .config
+        .gce_cluster_config
+        .as_ref()
+        .and_then(|gce| gce.zone_uri.as_deref())
+        .map(|uri| uri.rsplit('/').next().unwrap_or(uri))
+        .filter(|zone| is_label_value(zone));
+    if let Some(zone) = zone {
+        filter.push_str(&format!(" AND resource.labels.zone=\"{zone}\""));
+    }
+    Some(filter)
 }
 
 #[async_trait]
@@ -474,11 +634,13 @@ impl Platform for Dataproc {
         } else {
             (idle_start, idle_start)
         };
+        let (cpu_percent, memory_percent) = self.utilisation(&cluster).await;
         Ok(UsageSignals {
             active_work,
+            cpu_percent,
+            memory_percent,
             idle_since,
             last_activity,
-            ..UsageSignals::default()
         })
     }
 }
@@ -650,6 +812,54 @@ struct Status {
 struct InstanceGroup {
     num_instances: Option<u32>,
     machine_type_uri: Option<String>,
+    #[serde(default)]
+    instance_names: Vec<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GceClusterConfig {
+    zone_uri: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TimeSeriesPage {
+    #[serde(default)]
+    time_series: Vec<TimeSeries>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TimeSeries {
+    /// Newest first.
+    #[serde(default)]
+    points: Vec<Point>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Point {
+    #[serde(default)]
+    value: TypedValue,
+}
+
+/// `TypedValue`: a double, or an int64 (a string in JSON).
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypedValue {
+    double_value: Option<f64>,
+    int64_value: Option<Value>,
+}
+
+impl TypedValue {
+    fn number(&self) -> Option<f64> {
+        self.double_value.or_else(|| match &self.int64_value {
+            Some(Value::String(raw)) => raw.parse().ok(),
+            Some(Value::Number(number)) => number.as_f64(),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -661,6 +871,7 @@ struct Lifecycle {
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Config {
+    gce_cluster_config: Option<GceClusterConfig>,
     master_config: Option<InstanceGroup>,
     worker_config: Option<InstanceGroup>,
     secondary_worker_config: Option<InstanceGroup>,
@@ -757,6 +968,50 @@ mod tests {
         assert_eq!(info.driver_instance_type.as_deref(), Some("n2-standard-4"));
         assert!(info.started_at.is_some());
         assert_eq!(info.region.as_deref(), Some("us-central1"));
+    }
+
+    #[test]
+    fn utilisation_filters_name_the_cluster_and_its_workers_only() {
+        let cluster = parse_cluster(json!({
+            "clusterName": "etl", "clusterUuid": "5f1c0000-0000-4000-8000-000000000001",
+            "config": {
+                "gceClusterConfig": {"zoneUri": "https://www.googleapis.com/compute/v1/projects/p/zones/us-central1-a"},
+                "masterConfig": {"numInstances": 1, "instanceNames": ["etl-m"]},
+                "workerConfig": {"numInstances": 2, "instanceNames": ["etl-w-0", "etl-w-1"]},
+                "secondaryWorkerConfig": {"numInstances": 2, "instanceNames": ["etl-sw-ab12", "x\" OR \"y"]},
+            },
+        }))
+        .unwrap();
+        assert_eq!(
+            memory_filter(&cluster),
+            "metric.type=\"dataproc.googleapis.com/cluster/yarn/allocated_memory_percentage\" \
+             AND resource.type=\"cloud_dataproc_cluster\" AND resource.labels.cluster_name=\"etl\" \
+             AND resource.labels.cluster_uuid=\"5f1c0000-0000-4000-8000-000000000001\""
+        );
+        assert_eq!(
+            cpu_filter(&cluster).unwrap(),
+            "metric.type=\"compute.googleapis.com/instance/cpu/utilization\" \
+             AND resource.type=\"gce_instance\" \
+             AND metric.labels.instance_name=one_of(\"etl-w-0\",\"etl-w-1\",\"etl-sw-ab12\") \
+             AND resource.labels.zone=\"us-central1-a\""
+        );
+        let bare = parse_cluster(json!({"clusterName": "etl"})).unwrap();
+        assert_eq!(cpu_filter(&bare), None);
+    }
+
+    #[test]
+    fn time_series_values_are_doubles_or_int64_strings() {
+        let page: TimeSeriesPage = serde_json::from_value(json!({"timeSeries": [
+            {"points": [{"value": {"doubleValue": 0.5}}, {"value": {"doubleValue": 0.9}}]},
+            {"points": [{"value": {"int64Value": "1"}}]},
+        ]}))
+        .unwrap();
+        let newest: Vec<f64> = page
+            .time_series
+            .iter()
+            .filter_map(|series| series.points.first()?.value.number())
+            .collect();
+        assert_eq!(newest, vec![0.5, 1.0]);
     }
 
     #[test]

@@ -2,6 +2,14 @@
 //! assertions verified against the test key), clusters list/get/patch/stop/start, operations and
 //! the active-jobs list, with the cluster state machine, `requestId` de-duplication, error and
 //! latency injection, and per-path call counters.
+//!
+//! It also serves Cloud Monitoring's `projects.timeSeries.list` (`GET /v3/projects/{p}/timeSeries`)
+//! for the two utilisation metrics, from what [`FakeDataproc::set_utilization`] set:
+//! `dataproc.googleapis.com/cluster/yarn/allocated_memory_percentage` for the cluster named by
+//! `resource.labels.cluster_name="…"`, and `compute.googleapis.com/instance/cpu/utilization` for
+//! the VMs named by `metric.labels.instance_name=one_of("…", …)` (the `instanceNames` its clusters
+//! list). Points are the mean over the requested interval, one per series, or one in all when a
+//! `crossSeriesReducer` is asked for.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,6 +31,8 @@ use crate::dataproc_keys::{TEST_PRIVATE_KEY_PEM, TEST_PUBLIC_KEY_PEM};
 
 const MAX_LIST_PAGE: usize = 100;
 const MAX_JOBS_PAGE: usize = 100;
+const MEMORY_METRIC: &str = "dataproc.googleapis.com/cluster/yarn/allocated_memory_percentage";
+const CPU_METRIC: &str = "compute.googleapis.com/instance/cpu/utilization";
 const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
@@ -261,6 +271,26 @@ impl FakeDataproc {
             .map(|cluster| cluster.describe(&project))
     }
 
+    /// What Cloud Monitoring reports for the cluster: each of its VMs' CPU utilisation as a
+    /// fraction from 0 to 1 (as `compute.googleapis.com/instance/cpu/utilization` has it), and
+    /// YARN's allocated memory in percent. Until this is set there are no points for it.
+    pub fn set_utilization(&self, cluster: &str, cpu_fraction: f64, mem_percent: f64) {
+        self.lock()
+            .utilization
+            .insert(cluster.to_owned(), (cpu_fraction, mem_percent));
+    }
+
+    /// `/v3/projects/{project}/timeSeries`, to name Cloud Monitoring's path in counters and
+    /// faults.
+    pub fn time_series_path(&self) -> String {
+        format!("/v3/projects/{}/timeSeries", self.config.project_id)
+    }
+
+    /// The `filter` of every `timeSeries` request received, oldest first.
+    pub fn time_series_filters(&self) -> Vec<String> {
+        self.lock().time_series_filters.clone()
+    }
+
     /// Submits a running job to the cluster; returns its id.
     pub fn add_job(&self, cluster: &str) -> String {
         let mut region = self.lock();
@@ -338,6 +368,9 @@ struct Region {
     operation_faults: VecDeque<(i32, String)>,
     latency: HashMap<String, Duration>,
     calls: HashMap<String, u64>,
+    /// Per cluster: CPU utilisation (fraction) of each VM, YARN memory allocated (percent).
+    utilization: HashMap<String, (f64, f64)>,
+    time_series_filters: Vec<String>,
 }
 
 struct FakeCluster {
@@ -420,6 +453,8 @@ impl Region {
             operation_faults: VecDeque::new(),
             latency: HashMap::new(),
             calls: HashMap::new(),
+            utilization: HashMap::new(),
+            time_series_filters: Vec::new(),
         }
     }
 
@@ -543,8 +578,37 @@ impl FakeCluster {
         self.state_since = Utc::now();
     }
 
+    /// The VMs of an instance group as Dataproc names them: `{cluster}-m`, `{cluster}-w-{n}`,
+    /// `{cluster}-sw-{n}`.
+    fn instance_names(&self, group: &str) -> Vec<String> {
+        let count = self
+            .config
+            .get(group)
+            .and_then(|group| group.get("numInstances"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let name = &self.name;
+        (0..count)
+            .map(|n| match group {
+                "masterConfig" if count == 1 => format!("{name}-m"),
+                "masterConfig" => format!("{name}-m-{n}"),
+                "workerConfig" => format!("{name}-w-{n}"),
+                _ => format!("{name}-sw-{n:04x}"),
+            })
+            .collect()
+    }
+
     fn describe(&self, project: &str) -> Value {
         let mut config = self.config.clone();
+        for group in ["masterConfig", "workerConfig", "secondaryWorkerConfig"] {
+            let names = self.instance_names(group);
+            if let Some(fields) = config.get_mut(group).and_then(Value::as_object_mut)
+                && !fields.contains_key("instanceNames")
+                && !names.is_empty()
+            {
+                fields.insert("instanceNames".to_owned(), json!(names));
+            }
+        }
         if self.state == "RUNNING"
             && let Some(idle) = self.idle_since
             && let Some(fields) = config.as_object_mut()
@@ -580,6 +644,7 @@ fn router(state: Arc<Mutex<Region>>) -> Router {
             get(get_operation),
         )
         .route("/v1/projects/{project}/regions/{region}/jobs", get(jobs))
+        .route("/v3/projects/{project}/timeSeries", get(time_series))
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state)
 }
@@ -998,6 +1063,151 @@ async fn jobs(
     }
     if offset + size < matching.len() {
         body["nextPageToken"] = json!(format!("offset-{}", offset + size));
+    }
+    axum::Json(body).into_response()
+}
+
+/// The quoted value after `key` in a Cloud Monitoring filter (`key="value"`).
+fn filter_value<'a>(filter: &'a str, key: &str) -> Option<&'a str> {
+    let rest = &filter[filter.find(&format!("{key}=\""))? + key.len() + 2..];
+    Some(&rest[..rest.find('"')?])
+}
+
+/// The quoted values of `key=one_of("a","b",…)` in a Cloud Monitoring filter.
+fn filter_one_of(filter: &str, key: &str) -> Vec<String> {
+    let Some(at) = filter.find(&format!("{key}=one_of(")) else {
+        return Vec::new();
+    };
+    let rest = &filter[at + key.len() + "=one_of(".len()..];
+    let Some(end) = rest.find(')') else {
+        return Vec::new();
+    };
+    rest[..end]
+        .split(',')
+        .map(|value| value.trim().trim_matches('"').to_owned())
+        .filter(|value| !value.is_empty())
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct TimeSeriesQuery {
+    filter: Option<String>,
+    #[serde(rename = "interval.startTime")]
+    start_time: Option<String>,
+    #[serde(rename = "interval.endTime")]
+    end_time: Option<String>,
+    #[serde(rename = "aggregation.crossSeriesReducer")]
+    cross_series_reducer: Option<String>,
+}
+
+async fn time_series(
+    State(state): Shared,
+    Path(project): Path<String>,
+    Query(query): Query<TimeSeriesQuery>,
+) -> Response {
+    let mut region = lock(&state);
+    if region.config.project_id != project {
+        return error(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "Permission monitoring.timeSeries.list denied (or the resource may not exist): projects/{project}"
+            ),
+        );
+    }
+    let Some(filter) = query.filter else {
+        return invalid_argument("Field filter had an invalid value: a filter is required.");
+    };
+    let interval = (
+        query
+            .start_time
+            .as_deref()
+            .map(DateTime::parse_from_rfc3339),
+        query.end_time.as_deref().map(DateTime::parse_from_rfc3339),
+    );
+    let (start, end) = match interval {
+        (Some(Ok(start)), Some(Ok(end))) if start <= end => {
+            (start.with_timezone(&Utc), end.with_timezone(&Utc))
+        }
+        (None, Some(Ok(end))) => (end.with_timezone(&Utc), end.with_timezone(&Utc)),
+        _ => {
+            return invalid_argument(
+                "Field interval.endTime had an invalid value: an RFC 3339 time is required.",
+            );
+        }
+    };
+    region.time_series_filters.push(filter.clone());
+    let point = |value: f64| {
+        json!({
+            "interval": {"startTime": timestamp(start), "endTime": timestamp(end)},
+            "value": {"doubleValue": value},
+        })
+    };
+    let mut series: Vec<Value> = Vec::new();
+    match filter_value(&filter, "metric.type") {
+        Some(MEMORY_METRIC) => {
+            let cluster = filter_value(&filter, "resource.labels.cluster_name").unwrap_or("");
+            let uuid = filter_value(&filter, "resource.labels.cluster_uuid");
+            let known = region
+                .clusters
+                .get(cluster)
+                .filter(|c| c.state == "RUNNING" && uuid.is_none_or(|uuid| uuid == c.uuid));
+            if let (Some(known), Some((_, memory))) = (known, region.utilization.get(cluster)) {
+                series.push(json!({
+                    "metric": {"type": MEMORY_METRIC},
+                    "resource": {"type": "cloud_dataproc_cluster", "labels": {
+                        "project_id": project, "cluster_name": cluster,
+                        "cluster_uuid": known.uuid, "region": region.config.region,
+                    }},
+                    "metricKind": "GAUGE",
+                    "valueType": "DOUBLE",
+                    "points": [point(*memory)],
+                }));
+            }
+        }
+        Some(CPU_METRIC) => {
+            for instance in filter_one_of(&filter, "metric.labels.instance_name") {
+                let owner = region.clusters.values().find(|cluster| {
+                    cluster.state == "RUNNING"
+                        && ["masterConfig", "workerConfig", "secondaryWorkerConfig"]
+                            .iter()
+                            .any(|group| cluster.instance_names(group).contains(&instance))
+                });
+                let Some(owner) = owner else { continue };
+                let Some((cpu, _)) = region.utilization.get(&owner.name) else {
+                    continue;
+                };
+                series.push(json!({
+                    "metric": {"type": CPU_METRIC, "labels": {"instance_name": instance}},
+                    "resource": {"type": "gce_instance", "labels": {
+                        "project_id": project, "zone": "us-central1-a",
+                    }},
+                    "metricKind": "GAUGE",
+                    "valueType": "DOUBLE",
+                    "points": [point(*cpu)],
+                }));
+            }
+        }
+        _ => {}
+    }
+    if query.cross_series_reducer.is_some() && !series.is_empty() {
+        let values: Vec<f64> = series
+            .iter()
+            .filter_map(|s| s.pointer("/points/0/value/doubleValue")?.as_f64())
+            .collect();
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let metric_type = series[0]["metric"]["type"].clone();
+        let resource_type = series[0]["resource"]["type"].clone();
+        series = vec![json!({
+            "metric": {"type": metric_type},
+            "resource": {"type": resource_type, "labels": {"project_id": project}},
+            "metricKind": "GAUGE",
+            "valueType": "DOUBLE",
+            "points": [point(mean)],
+        })];
+    }
+    let mut body = json!({});
+    if !series.is_empty() {
+        body["timeSeries"] = json!(series);
     }
     axum::Json(body).into_response()
 }
