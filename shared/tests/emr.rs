@@ -6,6 +6,7 @@
 mod support;
 
 use aws_config::sts::AssumeRoleProvider;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_emr::Client;
 use aws_sdk_emr::config::SharedCredentialsProvider;
 use aws_sdk_emr::types::{
@@ -52,6 +53,12 @@ fn assume_role(account: &str) -> EmrCredentials {
 /// The connector and, beside it, a plain EMR client in the same account to set up clusters
 /// and to look at what the connector did.
 async fn connect() -> (Emr, Client) {
+    let (emr, client, _) = connect_with_metrics().await;
+    (emr, client)
+}
+
+/// As [`connect`], with a CloudWatch client in the same account to publish EMR's metrics.
+async fn connect_with_metrics() -> (Emr, Client, aws_sdk_cloudwatch::Client) {
     let account = fresh_account();
     let emr = Emr::connect(&assume_role(&account)).await.expect("connect");
     let base = support::moto_config().await;
@@ -64,7 +71,46 @@ async fn connect() -> (Emr, Client) {
         .into_builder()
         .credentials_provider(SharedCredentialsProvider::new(provider))
         .build();
-    (emr, Client::new(&config))
+    (
+        emr,
+        Client::new(&config),
+        aws_sdk_cloudwatch::Client::new(&config),
+    )
+}
+
+/// Publishes `metric` for the cluster as EMR would: one datapoint per `(minutes ago, value)`.
+async fn publish(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    cluster_id: &str,
+    metric: &str,
+    points: &[(i64, f64)],
+) {
+    let now = chrono::Utc::now().timestamp();
+    let mut request = cloudwatch
+        .put_metric_data()
+        .namespace("AWS/ElasticMapReduce");
+    for (minutes_ago, value) in points {
+        request = request.metric_data(
+            MetricDatum::builder()
+                .metric_name(metric)
+                .dimensions(
+                    Dimension::builder()
+                        .name("JobFlowId")
+                        .value(cluster_id)
+                        .build(),
+                )
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                    now - minutes_ago * 60,
+                ))
+                .value(*value)
+                .build(),
+        );
+    }
+    request.send().await.expect("PutMetricData");
+}
+
+fn minutes_ago(minutes: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() - chrono::Duration::minutes(minutes)
 }
 
 fn group(role: InstanceRoleType, instance_type: &str, count: i32) -> InstanceGroupConfig {
@@ -472,6 +518,123 @@ async fn an_idle_waiting_cluster_reports_since_when() {
     let usage = emr.usage(&id).await.expect("usage");
     assert_eq!(usage.active_work, 0);
     assert!(usage.idle_since.is_some(), "{usage:?}");
+    // No metrics published: nothing is made up.
+    assert_eq!(usage.cpu_percent, None);
+    assert_eq!(usage.memory_percent, None);
+}
+
+#[tokio::test]
+async fn usage_reads_yarn_memory_and_idleness_from_cloudwatch() {
+    let (emr, client, cloudwatch) = connect_with_metrics().await;
+    let id = run_cluster(&client, "metered", 2, 0).await;
+    let other = run_cluster(&client, "neighbour", 2, 0).await;
+    publish(
+        &cloudwatch,
+        &id,
+        "IsIdle",
+        &[
+            (27, 0.0),
+            (22, 1.0),
+            (17, 1.0),
+            (12, 1.0),
+            (7, 1.0),
+            (2, 1.0),
+        ],
+    )
+    .await;
+    publish(
+        &cloudwatch,
+        &id,
+        "YARNMemoryAvailablePercentage",
+        &[(7, 60.0), (2, 72.5)],
+    )
+    .await;
+    publish(
+        &cloudwatch,
+        &other,
+        "YARNMemoryAvailablePercentage",
+        &[(2, 5.0)],
+    )
+    .await;
+
+    let usage = emr.usage(&id).await.expect("usage");
+
+    assert_eq!(usage.active_work, 0);
+    assert_eq!(usage.memory_percent, Some(27.5), "100 - available, newest");
+    assert_eq!(usage.cpu_percent, None, "EMR publishes no host CPU");
+    assert!(usage.idle_since.is_some(), "{usage:?}");
+    let last = usage
+        .last_activity
+        .expect("the last busy period dates activity");
+    assert!(
+        last > minutes_ago(28) && last < minutes_ago(21),
+        "{last} should end the period that held the 0 at 27 minutes ago"
+    );
+}
+
+#[tokio::test]
+async fn yarn_work_outside_steps_keeps_a_waiting_cluster_busy() {
+    let (emr, client, cloudwatch) = connect_with_metrics().await;
+    let id = run_cluster(&client, "notebooks", 1, 0).await;
+    publish(
+        &cloudwatch,
+        &id,
+        "IsIdle",
+        &[(17, 1.0), (12, 1.0), (7, 1.0), (2, 0.0)],
+    )
+    .await;
+
+    let usage = emr.usage(&id).await.expect("usage");
+
+    assert_eq!(usage.active_work, 0, "no steps");
+    assert_eq!(usage.idle_since, None, "YARN ran something 2 minutes ago");
+    let last = usage.last_activity.expect("dated by IsIdle");
+    assert!(last > minutes_ago(8), "{last}");
+}
+
+#[tokio::test]
+async fn a_cluster_idle_too_briefly_is_not_idle_yet() {
+    let (emr, client, cloudwatch) = connect_with_metrics().await;
+    let id = run_cluster(&client, "between-jobs", 1, 0).await;
+    publish(&cloudwatch, &id, "IsIdle", &[(12, 0.0), (7, 1.0), (2, 1.0)]).await;
+
+    let usage = emr.usage(&id).await.expect("usage");
+
+    assert_eq!(usage.idle_since, None, "{usage:?}");
+    assert!(usage.last_activity.is_some());
+}
+
+#[tokio::test]
+async fn without_cloudwatch_usage_reports_what_the_emr_api_says() {
+    let (emr, client, cloudwatch) = connect_with_metrics().await;
+    let id = run_cluster(&client, "unmetered", 1, 0).await;
+    publish(
+        &cloudwatch,
+        &id,
+        "YARNMemoryAvailablePercentage",
+        &[(2, 50.0)],
+    )
+    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = aws_sdk_cloudwatch::Client::new(
+        &support::moto_config()
+            .await
+            .into_builder()
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .build(),
+    );
+    let emr = emr.with_cloudwatch(unreachable);
+
+    let usage = emr.usage(&id).await.expect("usage");
+
+    assert_eq!(usage.active_work, 0);
+    assert!(usage.idle_since.is_some(), "{usage:?}");
+    assert_eq!(usage.memory_percent, None);
+    assert_eq!(usage.cpu_percent, None);
 }
 
 #[tokio::test]

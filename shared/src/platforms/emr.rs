@@ -15,7 +15,16 @@
 //! - `resume`: one `RunJobFlow`.
 //! - `resize`: `ListInstanceGroups` + `ModifyInstanceGroups`.
 //! - `usage`: `DescribeCluster`, `ListSteps` (active), and one more `ListSteps` page when the
-//!   cluster waits with nothing running, for the end of its last step.
+//!   cluster waits with nothing running, for the end of its last step; then one CloudWatch
+//!   `GetMetricData` (three hours of `IsIdle` and `YARNMemoryAvailablePercentage`, five-minute
+//!   periods).
+//!
+//! CloudWatch (`AWS/ElasticMapReduce`, dimension `JobFlowId`) gives what the EMR API cannot:
+//! whether YARN runs anything (`IsIdle`, which also sees work that is not a step, such as
+//! notebooks and interactive Spark) and how much of YARN's memory is taken (100 minus
+//! `YARNMemoryAvailablePercentage`). EMR publishes no host CPU metric, so CPU stays unknown.
+//! Metrics are best effort: a role without `cloudwatch:GetMetricData`, or CloudWatch failing,
+//! leaves usage with what the EMR API said.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -26,6 +35,7 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use aws_sdk_emr::Client;
 use aws_sdk_emr::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_emr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -67,10 +77,84 @@ const ACTIVE_STEP_STATES: [StepState; 3] = [
     StepState::CancelPending,
 ];
 
-/// One AWS account and region's EMR, through one SDK client built at connect time.
+/// EMR's CloudWatch namespace; every cluster's metrics carry the dimension `JobFlowId`.
+const METRICS_NAMESPACE: &str = "AWS/ElasticMapReduce";
+/// EMR pushes its metrics every five minutes.
+const METRIC_PERIOD_SECS: i64 = 300;
+/// How far back usage looks, to find where the current run of `IsIdle` = 1 began.
+const METRICS_WINDOW_SECS: i64 = 3 * 3600;
+/// Metrics whose newest datapoint is older than this say nothing about now (a cluster that
+/// stopped publishing, or CloudWatch lagging).
+const METRICS_STALE_SECS: i64 = 15 * 60;
+/// `IsIdle` must be 1 this many periods in a row before it counts: one sample between two jobs is
+/// not idleness (AWS suggests alarming only after several). How long is long enough to hibernate
+/// is still the idle detector's call.
+const IDLE_SAMPLES: usize = 3;
+/// Bounds the pages of one `GetMetricData` (three hours of two metrics is one page).
+const MAX_METRIC_PAGES: usize = 10;
+
+/// One AWS account and region's EMR, through one SDK client built at connect time, and its
+/// CloudWatch through a second client from the same configuration.
 pub struct Emr {
     client: Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
     region: String,
+}
+
+/// CloudWatch's datapoints for one cluster, newest first.
+#[derive(Debug, Default)]
+struct ClusterMetrics {
+    is_idle: Vec<(chrono::DateTime<chrono::Utc>, f64)>,
+    memory_available: Vec<(chrono::DateTime<chrono::Utc>, f64)>,
+}
+
+/// What `IsIdle` says about YARN now.
+#[derive(Debug, PartialEq)]
+enum YarnIdleness {
+    /// Idle for [`IDLE_SAMPLES`] periods or more, since `since`; `last_busy` ends the last
+    /// period that was not idle, if the window holds one.
+    Idle {
+        since: chrono::DateTime<chrono::Utc>,
+        last_busy: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Running something now, or idle too briefly to count.
+    Busy {
+        last_busy: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
+impl ClusterMetrics {
+    /// `IsIdle`, when its newest datapoint is recent enough to speak for now.
+    fn idleness(&self, now: chrono::DateTime<chrono::Utc>) -> Option<YarnIdleness> {
+        let (newest, _) = self.is_idle.first()?;
+        if now - *newest > chrono::Duration::seconds(METRICS_STALE_SECS) {
+            return None;
+        }
+        let run = self
+            .is_idle
+            .iter()
+            .take_while(|(_, value)| *value >= 0.5)
+            .count();
+        let last_busy = self
+            .is_idle
+            .get(run)
+            .map(|(at, _)| (*at + chrono::Duration::seconds(METRIC_PERIOD_SECS)).min(now));
+        if run >= IDLE_SAMPLES {
+            Some(YarnIdleness::Idle {
+                since: self.is_idle[run - 1].0,
+                last_busy,
+            })
+        } else {
+            Some(YarnIdleness::Busy { last_busy })
+        }
+    }
+
+    /// YARN memory in use, in percent, from the newest recent datapoint.
+    fn memory_percent(&self, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
+        let (at, available) = self.memory_available.first()?;
+        (now - *at <= chrono::Duration::seconds(METRICS_STALE_SECS) && available.is_finite())
+            .then(|| (100.0 - available).clamp(0.0, 100.0))
+    }
 }
 
 impl Emr {
@@ -114,8 +198,88 @@ impl Emr {
         };
         Ok(Self {
             client: Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             region: credentials.region.clone(),
         })
+    }
+
+    /// Reads metrics through this CloudWatch client instead of the one built from the EMR
+    /// credentials (another endpoint, or a client that fails, in tests).
+    pub fn with_cloudwatch(mut self, cloudwatch: aws_sdk_cloudwatch::Client) -> Self {
+        self.cloudwatch = cloudwatch;
+        self
+    }
+
+    /// The cluster's `IsIdle` and `YARNMemoryAvailablePercentage` over the last three hours.
+    async fn cluster_metrics(&self, id: &str) -> PlatformResult<ClusterMetrics> {
+        // Whole periods, the current one included, as CloudWatch answers fastest.
+        let end = (chrono::Utc::now().timestamp() / METRIC_PERIOD_SECS + 1) * METRIC_PERIOD_SECS;
+        let start = end - METRICS_WINDOW_SECS;
+        let query = |query_id: &str, metric: &str, stat: &str| {
+            MetricDataQuery::builder()
+                .id(query_id)
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(
+                            Metric::builder()
+                                .namespace(METRICS_NAMESPACE)
+                                .metric_name(metric)
+                                .dimensions(
+                                    Dimension::builder().name("JobFlowId").value(id).build(),
+                                )
+                                .build(),
+                        )
+                        .period(METRIC_PERIOD_SECS as i32)
+                        .stat(stat)
+                        .build(),
+                )
+                .return_data(true)
+                .build()
+        };
+        let mut metrics = ClusterMetrics::default();
+        let mut next_token: Option<String> = None;
+        for _ in 0..MAX_METRIC_PAGES {
+            let page = self
+                .cloudwatch
+                .get_metric_data()
+                // Minimum: a period with any sample of work in it is not idle.
+                .metric_data_queries(query("is_idle", "IsIdle", "Minimum"))
+                .metric_data_queries(query(
+                    "memory_available",
+                    "YARNMemoryAvailablePercentage",
+                    "Average",
+                ))
+                .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(start))
+                .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(end))
+                .scan_by(ScanBy::TimestampDescending)
+                .set_next_token(next_token.clone())
+                .send()
+                .await
+                .map_err(|err| map_sdk_error("GetMetricData", err))?;
+            for result in page.metric_data_results() {
+                let points = result
+                    .timestamps()
+                    .iter()
+                    .zip(result.values())
+                    .filter_map(|(at, value)| Some((to_chrono(at)?, *value)));
+                match result.id() {
+                    Some("is_idle") => metrics.is_idle.extend(points),
+                    Some("memory_available") => metrics.memory_available.extend(points),
+                    _ => {}
+                }
+            }
+            match next_marker(next_token.as_deref(), page.next_token) {
+                Some(next) => next_token = Some(next),
+                None => break,
+            }
+        }
+        metrics
+            .is_idle
+            .sort_by_key(|point| std::cmp::Reverse(point.0));
+        metrics
+            .memory_available
+            .sort_by_key(|point| std::cmp::Reverse(point.0));
+        Ok(metrics)
     }
 
     async fn describe(&self, id: &str) -> PlatformResult<emr::Cluster> {
@@ -518,6 +682,31 @@ impl Platform for Emr {
                 (Some(ready), Some(end)) => Some(ready.max(end)),
                 (ready, end) => ready.or(end),
             };
+        }
+
+        let metrics = match self.cluster_metrics(id).await {
+            Ok(metrics) => metrics,
+            Err(err) => {
+                tracing::debug!(cluster_id = %id, error = %err, "no CloudWatch metrics; usage from the EMR API alone");
+                ClusterMetrics::default()
+            }
+        };
+        let now = chrono::Utc::now();
+        signals.memory_percent = metrics.memory_percent(now);
+        if waiting && active_work == 0 {
+            // No steps, but YARN may still run notebooks or interactive jobs: IsIdle has the
+            // last word on idleness, and dates the last work it saw.
+            match metrics.idleness(now) {
+                None => {}
+                Some(YarnIdleness::Busy { last_busy }) => {
+                    signals.idle_since = None;
+                    signals.last_activity = signals.last_activity.max(last_busy);
+                }
+                Some(YarnIdleness::Idle { since, last_busy }) => {
+                    signals.idle_since = Some(signals.idle_since.map_or(since, |s| s.max(since)));
+                    signals.last_activity = signals.last_activity.max(last_busy);
+                }
+            }
         }
         Ok(signals)
     }
@@ -1236,6 +1425,74 @@ mod tests {
             ClusterState::Error
         );
         assert_eq!(map_state(None), ClusterState::Unknown);
+    }
+
+    fn points(
+        now: chrono::DateTime<chrono::Utc>,
+        values: &[f64],
+    ) -> Vec<(chrono::DateTime<chrono::Utc>, f64)> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(n, v)| (now - chrono::Duration::minutes(5 * n as i64 + 2), *v))
+            .collect()
+    }
+
+    #[test]
+    fn is_idle_counts_only_after_enough_idle_periods_in_a_row() {
+        let now = chrono::Utc::now();
+        let metrics = |values: &[f64]| ClusterMetrics {
+            is_idle: points(now, values),
+            ..ClusterMetrics::default()
+        };
+        assert_eq!(metrics(&[]).idleness(now), None);
+        assert_eq!(
+            metrics(&[1.0, 1.0, 1.0, 0.0, 1.0]).idleness(now),
+            Some(YarnIdleness::Idle {
+                since: now - chrono::Duration::minutes(12),
+                last_busy: Some(now - chrono::Duration::minutes(12)),
+            })
+        );
+        assert_eq!(
+            metrics(&[1.0, 1.0, 1.0, 1.0]).idleness(now),
+            Some(YarnIdleness::Idle {
+                since: now - chrono::Duration::minutes(17),
+                last_busy: None,
+            })
+        );
+        assert_eq!(
+            metrics(&[1.0, 1.0, 0.0]).idleness(now),
+            Some(YarnIdleness::Busy {
+                last_busy: Some(now - chrono::Duration::minutes(7)),
+            })
+        );
+        assert_eq!(
+            metrics(&[0.0, 1.0, 1.0, 1.0]).idleness(now),
+            Some(YarnIdleness::Busy {
+                last_busy: Some(now)
+            })
+        );
+        let stale = ClusterMetrics {
+            is_idle: points(now - chrono::Duration::hours(1), &[1.0, 1.0, 1.0]),
+            ..ClusterMetrics::default()
+        };
+        assert_eq!(stale.idleness(now), None);
+    }
+
+    #[test]
+    fn memory_in_use_is_what_yarn_has_not_available() {
+        let now = chrono::Utc::now();
+        let metrics = |at, value| ClusterMetrics {
+            memory_available: vec![(at, value)],
+            ..ClusterMetrics::default()
+        };
+        assert_eq!(metrics(now, 72.5).memory_percent(now), Some(27.5));
+        assert_eq!(metrics(now, 130.0).memory_percent(now), Some(0.0));
+        assert_eq!(
+            metrics(now - chrono::Duration::hours(1), 50.0).memory_percent(now),
+            None
+        );
+        assert_eq!(ClusterMetrics::default().memory_percent(now), None);
     }
 
     #[test]
