@@ -623,6 +623,10 @@ impl Platform for Synapse {
     /// ARM offers no activity signal cheaply: a SQL pool's status and a Spark pool's auto-pause
     /// settings are all there is (queries and sessions would need Azure Monitor or the workspace
     /// data plane). So this confirms the pool exists and reports no activity seen.
+    ///
+    /// CPU and memory stay `None` for both kinds of pool: the ARM resources this connector reads
+    /// (`sqlPools`, `bigDataPools`) expose no utilisation, and the reference it follows documents
+    /// no metric source for them (Azure Monitor would be a separate API, scope and permission).
     async fn usage(&self, id: &str) -> PlatformResult<UsageSignals> {
         let (kind, name) = pool_of(id)?;
         self.pool(kind, name).await?;
