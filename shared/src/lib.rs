@@ -6,6 +6,8 @@ pub mod auth;
 pub mod clock;
 pub mod domain;
 pub mod mail;
+pub mod monitor;
+pub mod operations;
 pub mod platforms;
 pub mod ratelimit;
 pub mod runtime;

@@ -29,6 +29,8 @@ pub struct TestApp {
     pub data_dir: TempDir,
     /// Set when the app runs on moto: where its SES mail is read back from.
     pub moto: Option<String>,
+    /// The app's state, to run the scanner and the ticker the way their functions do.
+    pub state: AppState,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -110,7 +112,7 @@ async fn serve(mut adapters: Adapters, data_dir: TempDir) -> TestApp {
         .expect("bind a free port");
     let address = listener.local_addr().expect("local address");
     let (shutdown, stopped) = oneshot::channel::<()>();
-    tokio::spawn(dtap_local::serve(listener, state, async {
+    tokio::spawn(dtap_local::serve(listener, state.clone(), async {
         let _ = stopped.await;
     }));
     TestApp {
@@ -119,6 +121,7 @@ async fn serve(mut adapters: Adapters, data_dir: TempDir) -> TestApp {
         clock,
         data_dir,
         moto: None,
+        state,
         _shutdown: shutdown,
     }
 }

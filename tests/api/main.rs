@@ -8,6 +8,7 @@ mod clusters;
 mod edge;
 mod helpers;
 mod lambda_events;
+mod monitoring;
 mod on_dynamodb;
 mod orgs;
 mod platforms;

@@ -7,7 +7,7 @@ use dtap_shared::store::repos::alerts::{self, Severity};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::params;
+use dtap_shared::api::query as params;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Alert {

@@ -5,7 +5,6 @@ mod alerts;
 mod api_keys;
 mod billing;
 mod details;
-mod params;
 mod savings;
 mod usage;
 

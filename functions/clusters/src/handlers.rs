@@ -7,23 +7,19 @@ use chrono::{DateTime, Utc};
 use dtap_shared::AppState;
 use dtap_shared::api::auth::{Auth, roles};
 use dtap_shared::api::envelope::meta;
-use dtap_shared::api::{ApiError, ApiResult, Envelope};
-use dtap_shared::domain::catalog;
-use dtap_shared::domain::ids::ActionId;
-use dtap_shared::domain::platform::{ClusterInfo, ClusterState, PlatformKind};
-use dtap_shared::domain::sustainability::{self, Footprint};
-use dtap_shared::store::StoreError;
-use dtap_shared::store::repos::actions::{
-    self, ActionRecord, ActionStatus, ActionType, HibernationRates,
+use dtap_shared::api::{ApiResult, Envelope};
+use dtap_shared::domain::cluster_cost::{self, round};
+use dtap_shared::domain::platform::{ClusterInfo, PlatformKind};
+use dtap_shared::operations::{
+    self, Initiator, Target, connect_record, hibernated_by_us, status_word,
 };
-use dtap_shared::store::repos::clusters::{self as managed, ClusterRecord, ManagedState};
+use dtap_shared::store::repos::clusters::{self as managed, ClusterRecord};
 use dtap_shared::store::repos::platforms::{self as repo, PlatformRecord};
-use dtap_shared::store::repos::usage::{self, Counter};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::resolve::{self, Resolved, hibernated_by_us, platform_failure};
+use crate::resolve::{self, Resolved, op_failure, platform_failure};
 
 /// One cluster as listed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -115,44 +111,8 @@ pub struct Resuming {
     estimated_ready_seconds: u32,
 }
 
-fn round(value: f64, places: i32) -> f64 {
-    let scale = 10f64.powi(places);
-    (value * scale).round() / scale
-}
-
-fn state_word(state: ClusterState, ours: bool) -> &'static str {
-    match state {
-        ClusterState::Running | ClusterState::Resizing => "running",
-        ClusterState::Starting => "starting",
-        ClusterState::Stopping | ClusterState::Stopped if ours => "hibernated",
-        ClusterState::Stopping => "stopping",
-        ClusterState::Stopped => "stopped",
-        ClusterState::Error => "error",
-        ClusterState::Unknown => "unknown",
-    }
-}
-
-/// The cluster's region, else the platform's: prices and grid factors are regional.
-fn region<'a>(info: &'a ClusterInfo, record: &'a PlatformRecord) -> Option<&'a str> {
-    info.region.as_deref().or(record.region.as_deref())
-}
-
 fn hourly_cost(info: &ClusterInfo, record: &PlatformRecord) -> Option<f64> {
-    catalog::cluster_cost(info, region(info, record)).map(|cost| cost.usd_per_hour)
-}
-
-fn footprint(info: &ClusterInfo, record: &PlatformRecord) -> Option<Footprint> {
-    let worker = catalog::instance(info.instance_type.as_deref()?)?;
-    let driver = match info.driver_instance_type.as_deref() {
-        Some(driver) => catalog::instance(driver)?,
-        None => worker,
-    };
-    Some(sustainability::cluster_hour(
-        &worker,
-        &driver,
-        info.workers,
-        region(info, record),
-    ))
+    cluster_cost::hourly_cost(info, record.region.as_deref())
 }
 
 fn view(record: &PlatformRecord, info: ClusterInfo, ours: bool) -> ClusterView {
@@ -161,7 +121,7 @@ fn view(record: &PlatformRecord, info: ClusterInfo, ours: bool) -> ClusterView {
         platform_id: record.id.to_string(),
         hourly_cost: hourly_cost(&info, record).map(|cost| round(cost, 4)),
         nodes: info.nodes(),
-        state: state_word(info.state, ours),
+        state: status_word(info.state, ours),
         idle_minutes: 0,
         cluster_id: info.id,
         name: info.name,
@@ -202,7 +162,7 @@ pub async fn list_clusters(
     let listings = futures::future::join_all(platforms.iter().map(|record| {
         let state = &state;
         async move {
-            let platform = resolve::connect_record(state, record).await?;
+            let platform = connect_record(state, record).await?;
             platform
                 .list_clusters()
                 .await
@@ -292,11 +252,12 @@ pub async fn get_cluster(
     };
     let today = hours_today(info.started_at, running, now);
     let hourly = hourly_cost(&info, &record);
-    let water = footprint(&info, &record).and_then(|hour| hour.water_gallons);
+    let water = cluster_cost::footprint(&info, record.region.as_deref())
+        .and_then(|hour| hour.water_gallons);
     Ok(Envelope(ClusterDetails {
         platform: record.kind,
         platform_id: record.id.to_string(),
-        state: state_word(info.state, hibernated_by_us(managed.as_ref())),
+        state: status_word(info.state, hibernated_by_us(managed.as_ref())),
         instance_type: info.instance_type.clone(),
         nodes: info.nodes(),
         uptime_hours: round(uptime_hours, 2),
@@ -306,45 +267,6 @@ pub async fn get_cluster(
         cluster_id: info.id,
         name: info.name,
     }))
-}
-
-/// A transition of the cluster's record lost to a concurrent one.
-fn already(action: &str) -> ApiError {
-    ApiError::Conflict(format!("the cluster is already being {action} or has been"))
-}
-
-/// Records a finished action; the answer the caller gets does not depend on it succeeding, so a
-/// failure is logged, not returned (the platform has already acted).
-async fn finish(state: &AppState, action: &mut ActionRecord, status: ActionStatus) {
-    action.status = status;
-    action.completed_at = Some(state.clock.now());
-    if let Err(err) = actions::replace(state.store.as_ref(), action).await {
-        tracing::error!(action_id = %action.id, error = format!("{err:#}"), "could not record the outcome of an action");
-    }
-}
-
-fn pending(
-    auth: &dtap_shared::api::Principal,
-    record: &PlatformRecord,
-    cluster_id: &str,
-    action_type: ActionType,
-    rates: Option<HibernationRates>,
-    now: DateTime<Utc>,
-) -> ActionRecord {
-    ActionRecord {
-        id: ActionId::generate(),
-        org_id: auth.org.id.clone(),
-        platform_id: record.id.to_string(),
-        cluster_id: cluster_id.to_owned(),
-        action_type,
-        status: ActionStatus::Pending,
-        created_at: now,
-        completed_at: None,
-        rates,
-        resumed_at: None,
-        requested_by: Some(auth.user.id.to_string()),
-        reason: Some("manual".to_owned()),
-    }
 }
 
 /// Hibernate a running cluster (members and above): on Databricks terminate (the configuration
@@ -371,124 +293,28 @@ pub async fn hibernate_cluster(
     Path((platform, cluster_id)): Path<(String, String)>,
 ) -> ApiResult<Envelope<Hibernated>> {
     let cluster_id = resolve::cluster_id(&cluster_id)?;
-    let store = state.store.as_ref();
     let Resolved {
         record,
         platform,
-        managed: previous,
+        managed,
     } = resolve::resolve(&state, &auth.org.id, &platform, cluster_id).await?;
-    if hibernated_by_us(previous.as_ref()) {
-        return Err(ApiError::Conflict(
-            "the cluster is already hibernated".to_owned(),
-        ));
-    }
-    let info = platform
-        .cluster(cluster_id)
-        .await
-        .map_err(|err| platform_failure(record.kind, err))?;
-    if !matches!(info.state, ClusterState::Running | ClusterState::Resizing) {
-        return Err(ApiError::Conflict(format!(
-            "the cluster is not running (state {})",
-            state_word(info.state, false)
-        )));
-    }
-    let hourly = hourly_cost(&info, &record);
-    // Without a price there is nothing honest to count as saved.
-    let rates = hourly.map(|hourly_cost_usd| {
-        let hour = footprint(&info, &record).unwrap_or_default();
-        HibernationRates {
-            hourly_cost_usd,
-            co2_kg_per_hour: hour.co2_kg,
-            // Unknown water (GCP) adds no savings rather than an invented figure.
-            water_gallons_per_hour: hour.water_gallons.unwrap_or(0.0),
-        }
-    });
-    let now = state.clock.now();
-    let claim = ClusterRecord {
-        org_id: auth.org.id.clone(),
-        platform_id: record.id.clone(),
-        kind: record.kind,
-        cluster_id: cluster_id.to_owned(),
-        current_cluster_id: cluster_id.to_owned(),
-        name: info.name.clone(),
-        state: ManagedState::Hibernating,
-        snapshot: None,
-        hibernation_action: None,
-        rates,
-        hibernated_at: None,
-        resumed_at: None,
-        updated_at: now,
-    };
-    let from = previous.as_ref().map(|record| record.state);
-    match managed::transition(store, &claim, from).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed { .. }) => return Err(already("hibernated")),
-        Err(other) => return Err(other.into()),
-    }
-    let mut action = pending(
-        &auth,
-        &record,
+    let target = Target {
+        org: &auth.org.id,
+        record: &record,
+        platform: platform.as_ref(),
         cluster_id,
-        ActionType::Hibernate,
-        rates,
-        now,
-    );
-    if let Err(err) = actions::create(store, &action).await {
-        release(&state, &claim, previous.as_ref(), ManagedState::Hibernating).await;
-        return Err(err.into());
-    }
-    let snapshot = match platform.hibernate(cluster_id).await {
-        Ok(snapshot) => snapshot,
-        Err(err) => {
-            tracing::warn!(org_id = %auth.org.id, platform_id = %record.id, cluster_id, error = %err, "hibernate failed");
-            finish(&state, &mut action, ActionStatus::Failed).await;
-            release(&state, &claim, previous.as_ref(), ManagedState::Hibernating).await;
-            return Err(platform_failure(record.kind, err));
-        }
+        managed,
     };
-    let done_at = state.clock.now();
-    let hibernated = ClusterRecord {
-        state: ManagedState::Hibernated,
-        snapshot: Some(snapshot),
-        hibernation_action: Some(action.id.clone()),
-        hibernated_at: Some(done_at),
-        updated_at: done_at,
-        ..claim
-    };
-    managed::transition(store, &hibernated, Some(ManagedState::Hibernating)).await?;
-    finish(&state, &mut action, ActionStatus::Completed).await;
-    usage::record(
-        store,
-        &auth.org.id,
-        Counter::HibernationsTriggered,
-        done_at,
-        1,
-    )
-    .await?;
-    tracing::info!(org_id = %auth.org.id, platform_id = %record.id, cluster_id, action_id = %action.id, "cluster hibernated");
+    let initiator = Initiator::User(auth.user.id.clone());
+    let done = operations::hibernate(&state, target, initiator, "manual".to_owned(), None)
+        .await
+        .map_err(|err| op_failure(record.kind, err))?;
     Ok(Envelope(Hibernated {
         cluster_id: cluster_id.to_owned(),
-        previous_state: state_word(info.state, false),
+        previous_state: done.previous_state,
         new_state: "hibernating",
-        estimated_savings_per_hour: hourly.map(|cost| round(cost, 4)),
+        estimated_savings_per_hour: done.hourly_cost.map(|cost| round(cost, 4)),
     }))
-}
-
-/// Gives a claim back after the action came to nothing: the record returns to what it was.
-async fn release(
-    state: &AppState,
-    claim: &ClusterRecord,
-    previous: Option<&ClusterRecord>,
-    claimed: ManagedState,
-) {
-    let store = state.store.as_ref();
-    let outcome = match previous {
-        Some(previous) => managed::transition(store, previous, Some(claimed)).await,
-        None => managed::remove(store, claim, claimed).await,
-    };
-    if let Err(err) = outcome {
-        tracing::error!(cluster_id = %claim.cluster_id, error = format!("{err:#}"), "could not release a cluster claim");
-    }
 }
 
 /// Resume a cluster Digital Tap hibernated (members and above), from its snapshot.
@@ -514,68 +340,25 @@ pub async fn resume_cluster(
     Path((platform, cluster_id)): Path<(String, String)>,
 ) -> ApiResult<Envelope<Resuming>> {
     let cluster_id = resolve::cluster_id(&cluster_id)?;
-    let store = state.store.as_ref();
     let Resolved {
         record,
         platform,
-        managed: stored,
+        managed,
     } = resolve::resolve(&state, &auth.org.id, &platform, cluster_id).await?;
-    let Some(hibernated) = stored.filter(|stored| stored.state == ManagedState::Hibernated) else {
-        return Err(ApiError::Conflict(
-            "the cluster was not hibernated by Digital Tap".to_owned(),
-        ));
+    let target = Target {
+        org: &auth.org.id,
+        record: &record,
+        platform: platform.as_ref(),
+        cluster_id,
+        managed,
     };
-    let Some(snapshot) = hibernated.snapshot.clone() else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "hibernated cluster {cluster_id} has no snapshot"
-        )));
-    };
-    let now = state.clock.now();
-    let claim = ClusterRecord {
-        state: ManagedState::Resuming,
-        updated_at: now,
-        ..hibernated.clone()
-    };
-    match managed::transition(store, &claim, Some(ManagedState::Hibernated)).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed { .. }) => return Err(already("resumed")),
-        Err(other) => return Err(other.into()),
-    }
-    let mut action = pending(&auth, &record, cluster_id, ActionType::Resume, None, now);
-    if let Err(err) = actions::create(store, &action).await {
-        release(&state, &claim, Some(&hibernated), ManagedState::Resuming).await;
-        return Err(err.into());
-    }
-    let resumed = match platform.resume(&snapshot).await {
-        Ok(resumed) => resumed,
-        Err(err) => {
-            tracing::warn!(org_id = %auth.org.id, platform_id = %record.id, cluster_id, error = %err, "resume failed");
-            finish(&state, &mut action, ActionStatus::Failed).await;
-            release(&state, &claim, Some(&hibernated), ManagedState::Resuming).await;
-            return Err(platform_failure(record.kind, err));
-        }
-    };
-    let done_at = state.clock.now();
-    let back = ClusterRecord {
-        state: ManagedState::Resumed,
-        current_cluster_id: resumed.cluster_id.clone(),
-        resumed_at: Some(done_at),
-        updated_at: done_at,
-        ..claim
-    };
-    managed::transition(store, &back, Some(ManagedState::Resuming)).await?;
-    finish(&state, &mut action, ActionStatus::Completed).await;
-    // Savings of the hibernation stop accruing now.
-    if let Some(id) = &hibernated.hibernation_action
-        && let Some(mut hibernation) = actions::get(store, &auth.org.id, id).await?
-    {
-        hibernation.resumed_at = Some(done_at);
-        actions::replace(store, &hibernation).await?;
-    }
-    tracing::info!(org_id = %auth.org.id, platform_id = %record.id, cluster_id, new_cluster_id = %resumed.cluster_id, "cluster resumed");
+    let initiator = Initiator::User(auth.user.id.clone());
+    let done = operations::resume(&state, target, initiator, "manual".to_owned())
+        .await
+        .map_err(|err| op_failure(record.kind, err))?;
     Ok(Envelope(Resuming {
-        cluster_id: resumed.cluster_id,
+        cluster_id: done.cluster_id,
         new_state: "resuming",
-        estimated_ready_seconds: resumed.estimated_ready_seconds,
+        estimated_ready_seconds: done.estimated_ready_seconds,
     }))
 }

@@ -8,6 +8,7 @@
 //! record, so two callers cannot both act.
 
 mod handlers;
+mod optimize;
 mod resolve;
 
 use dtap_shared::api::edge::Routes;
@@ -19,4 +20,6 @@ pub fn routes() -> Routes {
         .routes(routes!(handlers::get_cluster))
         .routes(routes!(handlers::hibernate_cluster))
         .routes(routes!(handlers::resume_cluster))
+        .routes(routes!(optimize::analyze))
+        .routes(routes!(optimize::optimize))
 }

@@ -5,34 +5,10 @@ use dtap_shared::AppState;
 use dtap_shared::api::ApiError;
 use dtap_shared::domain::ids::{OrgId, PlatformId};
 use dtap_shared::domain::platform::PlatformKind;
-use dtap_shared::platforms::connect::{ConnectError, connect};
-use dtap_shared::platforms::{Platform, PlatformError, parse};
+use dtap_shared::operations::{OpError, connect_record};
+use dtap_shared::platforms::{Platform, PlatformError};
 use dtap_shared::store::repos::clusters::{self as managed, ClusterRecord};
 use dtap_shared::store::repos::platforms::{self as repo, PlatformRecord};
-
-/// A connector for one of the org's platforms, with the stored credentials. The error is a
-/// message fit for a client: it never carries the credentials.
-pub async fn connect_record(
-    state: &AppState,
-    record: &PlatformRecord,
-) -> Result<Box<dyn Platform>, String> {
-    let secret = state
-        .secrets
-        .get(&record.secret_name())
-        .await
-        .map_err(|err| {
-            tracing::error!(platform_id = %record.id, error = format!("{err:#}"), "reading platform credentials");
-            "the stored credentials could not be read".to_owned()
-        })?
-        .ok_or_else(|| "the platform has no stored credentials".to_owned())?;
-    let credentials = parse::from_secret(&secret).map_err(|err| err.to_string())?;
-    connect(&credentials, &state.http)
-        .await
-        .map_err(|err| match err {
-            ConnectError::NotAvailable(kind) => format!("{kind} connectors are not available yet"),
-            ConnectError::Platform(err) => err.to_string(),
-        })
-}
 
 /// Platform ids (Databricks `0301-164208-meows279`, EMR `j-2ABC3DEF`, Dataproc names): letters,
 /// digits, `-`, `_`, `.`, at most 128 characters.
@@ -138,13 +114,15 @@ pub async fn resolve(
     }
 }
 
-/// Our view of a stored cluster: whether we hibernated it.
-pub fn hibernated_by_us(managed: Option<&ClusterRecord>) -> bool {
-    use dtap_shared::store::repos::clusters::ManagedState;
-    managed.is_some_and(|record| {
-        matches!(
-            record.state,
-            ManagedState::Hibernated | ManagedState::Hibernating | ManagedState::Resuming
-        )
-    })
+/// How a failed action is answered.
+pub fn op_failure(kind: PlatformKind, err: OpError) -> ApiError {
+    match err {
+        OpError::Platform(err) => platform_failure(kind, err),
+        OpError::Store(err) => err.into(),
+        OpError::Skipped(why) => ApiError::Conflict(why),
+        conflict @ (OpError::AlreadyHibernated
+        | OpError::NotRunning(_)
+        | OpError::NotHibernatedByUs
+        | OpError::Lost(_)) => ApiError::Conflict(conflict.to_string()),
+    }
 }

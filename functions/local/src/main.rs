@@ -59,6 +59,9 @@ async fn main() -> anyhow::Result<()> {
             aws.table_name
         ),
     }
+    // Monitoring in-process: the same tick as the ticker Lambda, every minute.
+    let _monitor =
+        dtap_shared::monitor::local::spawn(state.clone(), std::time::Duration::from_secs(60));
     let server = tokio::spawn(dtap_local::serve(
         listener,
         state,

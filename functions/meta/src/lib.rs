@@ -26,6 +26,7 @@ pub fn all_routes() -> Routes {
         .merge(dtap_orgs::routes())
         .merge(dtap_platforms::routes())
         .merge(dtap_clusters::routes())
+        .merge(dtap_monitoring::routes())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -11,6 +11,7 @@ use dtap_shared::domain::{FieldError, required};
 use dtap_shared::platforms::credentials::Credentials;
 use dtap_shared::platforms::parse::{self, EndpointPolicy};
 use dtap_shared::store::StoreError;
+use dtap_shared::store::repos::monitors;
 use dtap_shared::store::repos::platforms::{self as repo, PlatformRecord, PlatformStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -222,6 +223,8 @@ pub async fn connect_platform(
         discard_secret(&state, &secret_name).await;
         return Err(err.into());
     }
+    // From now on the org's clusters are scanned (its first scan is due at once).
+    monitors::ensure(state.store.as_ref(), &record.org_id, state.clock.now()).await?;
     tracing::info!(org_id = %record.org_id, platform_id = %record.id, platform = %kind, clusters_discovered, "platform connected");
     Ok(Created(ConnectedPlatform {
         id: record.id.to_string(),

@@ -3,9 +3,12 @@
 
 pub mod billing;
 pub mod catalog;
+pub mod cluster_cost;
 pub mod cron;
 pub mod email;
+pub mod idle;
 pub mod ids;
+pub mod monitoring;
 pub mod names;
 pub mod password;
 pub mod plan;

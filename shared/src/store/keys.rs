@@ -161,6 +161,64 @@ pub fn platform_secret(id: &PlatformId) -> String {
     format!("platform/{id}")
 }
 
+/// An org's monitoring settings and scan bookkeeping.
+pub fn monitor(org: &OrgId) -> Key {
+    Key::new(format!("ORG#{org}"), "MONITOR")
+}
+
+/// The index partition of orgs by when their next scan is due (`gsi1sk` = that time, fixed
+/// width), so the ticker finds due orgs with one range query instead of reading every org.
+pub fn scans_due_partition() -> &'static str {
+    "SCANDUE"
+}
+
+pub fn scan_due(org: &OrgId, due: DateTime<Utc>) -> Key {
+    Key::new(scans_due_partition(), format!("{}#{org}", timestamp(due)))
+}
+
+/// Held while one scanner works on the org, so two scans of one org never overlap.
+pub fn scan_lease(org: &OrgId) -> Key {
+    Key::new(format!("ORG#{org}"), "SCANLEASE")
+}
+
+/// What the scanner remembers of one cluster between scans.
+pub fn watch(org: &OrgId, platform: &PlatformId, cluster_id: &str) -> Key {
+    Key::new(
+        format!("ORG#{org}"),
+        format!("WATCH#{platform}#{cluster_id}"),
+    )
+}
+
+pub fn watches_prefix() -> &'static str {
+    "WATCH#"
+}
+
+/// The partition of one cluster's metric points. The API names a cluster by its platform id
+/// alone, so the partition does too; the sort key carries the platform.
+pub fn metrics_partition(org: &OrgId, cluster_id: &str) -> String {
+    format!("METRICS#{org}#{cluster_id}")
+}
+
+pub fn metric(org: &OrgId, cluster_id: &str, at: DateTime<Utc>, platform: &PlatformId) -> Key {
+    Key::new(
+        metrics_partition(org, cluster_id),
+        format!("{}#{platform}", timestamp(at)),
+    )
+}
+
+/// A fixed-width UTC timestamp (microseconds, `Z`): sort keys built from it order like the times.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Marks a cluster as optimized in a month, so `clusters_optimized` counts each cluster once.
+pub fn optimized_cluster(org: &OrgId, month: &str, platform: &PlatformId, cluster_id: &str) -> Key {
+    Key::new(
+        format!("ORG#{org}"),
+        format!("OPTIMIZED#{month}#{platform}#{cluster_id}"),
+    )
+}
+
 /// A password-reset token, found by the hash of the token.
 pub fn reset_token(fingerprint: &str) -> Key {
     Key::new(format!("RESET#{fingerprint}"), "TOKEN")

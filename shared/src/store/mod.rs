@@ -16,7 +16,7 @@ mod item;
 pub mod keys;
 pub mod repos;
 
-pub use item::{Cursor, Item, Key};
+pub use item::{Cursor, Item, Key, unix_now};
 
 use async_trait::async_trait;
 use serde_json::Value;

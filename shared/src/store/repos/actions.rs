@@ -36,6 +36,16 @@ pub struct HibernationRates {
     pub water_gallons_per_hour: f64,
 }
 
+impl From<crate::domain::cluster_cost::SavingRates> for HibernationRates {
+    fn from(rates: crate::domain::cluster_cost::SavingRates) -> Self {
+        Self {
+            hourly_cost_usd: rates.hourly_cost_usd,
+            co2_kg_per_hour: rates.co2_kg_per_hour,
+            water_gallons_per_hour: rates.water_gallons_per_hour,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ActionRecord {
     pub id: ActionId,
@@ -60,6 +70,12 @@ pub struct ActionRecord {
     /// Why: `manual` for a call to the API, else the schedule or rule that acted.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Why a failed action failed (the platform's message; never credentials).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// `user`, `monitor` or `schedule:<sch_…>`.
+    #[serde(default)]
+    pub initiator: Option<String>,
 }
 
 impl ActionRecord {

@@ -71,6 +71,8 @@ mod tests {
             resumed_at: resumed,
             requested_by: None,
             reason: None,
+            error: None,
+            initiator: None,
         }
     }
 

@@ -58,6 +58,24 @@ pub async fn record(
         .map(drop)
 }
 
+/// Counts a cluster in the month's `clusters_optimized` the first time it is optimized that month.
+pub async fn record_optimized_cluster(
+    table: &dyn Table,
+    org: &OrgId,
+    platform: &crate::domain::ids::PlatformId,
+    cluster_id: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let month = month_of(at);
+    let marker =
+        crate::store::Item::new(keys::optimized_cluster(org, &month, platform, cluster_id));
+    match table.put(marker, crate::store::Condition::NotExists).await {
+        Ok(()) => record(table, org, Counter::ClustersOptimized, at, 1).await,
+        Err(crate::store::StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(other) => Err(other),
+    }
+}
+
 pub async fn for_month(table: &dyn Table, org: &OrgId, month: &str) -> StoreResult<MonthlyUsage> {
     match table.get(&keys::usage(org, month)).await? {
         Some(item) => item.record().map_err(crate::store::StoreError::Backend),

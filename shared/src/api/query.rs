@@ -2,7 +2,7 @@
 //! parameter (axum's `Query` rejection is plain text). Unknown parameters are ignored, like
 //! unknown body fields.
 
-use dtap_shared::api::ApiError;
+use super::ApiError;
 
 /// The value of `name`, if the query string carries it (the last one wins if repeated).
 pub fn get(raw: Option<&str>, name: &str) -> Option<String> {
