@@ -140,7 +140,7 @@ async fn every_role_gets_the_contracts_answer_on_every_endpoint() {
     next_minute();
 
     // Endpoints that change nothing, or only the caller's own things: one call per role.
-    let reads: [(Method, &str, Option<Value>, Role); 12] = [
+    let reads: [(Method, &str, Option<Value>, Role); 20] = [
         (Method::GET, "/v1/account", None, Role::Viewer),
         (Method::GET, "/v1/account/usage", None, Role::Viewer),
         (Method::GET, "/v1/account/billing", None, Role::Owner),
@@ -168,6 +168,29 @@ async fn every_role_gets_the_contracts_answer_on_every_endpoint() {
         ),
         (Method::GET, "/v1/platforms", None, Role::Viewer),
         (Method::GET, "/v1/clusters", None, Role::Viewer),
+        (Method::GET, "/v1/monitoring/status", None, Role::Viewer),
+        (Method::GET, "/v1/monitoring/actions", None, Role::Viewer),
+        (
+            Method::PUT,
+            "/v1/monitoring/config",
+            Some(json!({"idle_threshold_minutes": 45})),
+            Role::Admin,
+        ),
+        (Method::POST, "/v1/monitoring/pause", None, Role::Admin),
+        (Method::POST, "/v1/monitoring/resume", None, Role::Admin),
+        (Method::POST, "/v1/clusters/analyze", None, Role::Member),
+        (
+            Method::POST,
+            "/v1/clusters/optimize",
+            Some(json!({"dry_run": true})),
+            Role::Member,
+        ),
+        (
+            Method::POST,
+            "/v1/clusters/optimize",
+            Some(json!({"idle_threshold_minutes": 30})),
+            Role::Member,
+        ),
     ];
     for (method, path, body, minimum) in reads {
         next_minute();
