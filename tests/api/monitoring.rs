@@ -820,3 +820,69 @@ async fn roles_and_tenancy() {
     let analysis = post(&app, "/v1/clusters/analyze", &other.token, json!({})).await;
     assert_eq!(analysis.body["data"]["total_clusters"], 0);
 }
+
+#[tokio::test]
+async fn the_scanner_runs_the_same_on_dynamodb() {
+    let app = crate::helpers::spawn_app_on_moto().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    let fake = FakeDatabricks::start().await;
+    let idle = seed(&fake, "Idle on Dynamo");
+    let busy = seed(&fake, "Busy on Dynamo");
+    fake.add_run(&busy);
+    connect(&app, &jane, &fake).await;
+    let configured = put_config(
+        &app,
+        &jane,
+        json!({"auto_hibernate": true, "idle_threshold_minutes": 10, "scan_interval_minutes": 5}),
+    )
+    .await;
+    assert_eq!(configured.status, StatusCode::OK, "{}", configured.body);
+    for step in 0..3 {
+        let reports = tick_and_scan(&app).await;
+        assert_eq!(reports.len(), 1, "due through the index at step {step}");
+        // Not due again until the interval has passed.
+        assert!(tick_and_scan(&app).await.is_empty());
+        minutes(&app, 5);
+    }
+    assert_eq!(fake.terminations(&idle), 1);
+    assert_eq!(fake.terminations(&busy), 0);
+    let metrics = get(&app, &format!("/v1/monitoring/metrics/{busy}"), &jane.token).await;
+    assert_eq!(metrics.body["data_points"], 3, "{}", metrics.body);
+    let status = get(&app, "/v1/monitoring/status", &jane.token).await;
+    assert_eq!(status.body["clusters_monitored"], 2);
+    assert_eq!(status.body["actions_last_24h"], 1);
+    assert_eq!(
+        alerts_about(&app, &jane, "Idle on Dynamo", "idle_cluster").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_local_runner_ticks_and_scans_by_itself() {
+    let app = spawn_app().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    let fake = FakeDatabricks::start().await;
+    seed(&fake, "Watched");
+    connect(&app, &jane, &fake).await;
+    let runner =
+        dtap_shared::monitor::local::spawn(app.state.clone(), std::time::Duration::from_millis(20));
+    let org = org_of(&app, &jane).await;
+    let store = app.state.store.clone();
+    let mut scanned = false;
+    // Read the store, not the API: polling the API would run into the org's rate limit.
+    for _ in 0..500 {
+        let monitor = dtap_shared::store::repos::monitors::get(store.as_ref(), &org)
+            .await
+            .unwrap();
+        if monitor.is_some_and(|monitor| monitor.last_scan_at.is_some()) {
+            scanned = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    runner.abort();
+    assert!(
+        scanned,
+        "the in-process ticker dispatched a scan and it ran"
+    );
+}
