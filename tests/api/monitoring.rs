@@ -886,3 +886,87 @@ async fn the_local_runner_ticks_and_scans_by_itself() {
         "the in-process ticker dispatched a scan and it ran"
     );
 }
+
+#[tokio::test]
+async fn an_action_abandoned_midway_is_given_back_by_the_next_scan() {
+    use dtap_shared::clock::Clock;
+    use dtap_shared::domain::ids::{ActionId, PlatformId};
+    use dtap_shared::domain::platform::PlatformKind;
+    use dtap_shared::store::repos::actions::{self, ActionRecord, ActionStatus, ActionType};
+    use dtap_shared::store::repos::clusters::{self as managed, ClusterRecord, ManagedState};
+
+    let app = spawn_app().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    let fake = FakeDatabricks::start().await;
+    let cluster = seed(&fake, "Orphaned");
+    let platform = PlatformId::parse(&connect(&app, &jane, &fake).await).unwrap();
+    let org = org_of(&app, &jane).await;
+    let store = app.state.store.as_ref();
+    // What a process that died between its claim and the platform's answer leaves behind.
+    let now = app.clock.now();
+    let claim = ClusterRecord {
+        org_id: org.clone(),
+        platform_id: platform.clone(),
+        kind: PlatformKind::Databricks,
+        cluster_id: cluster.clone(),
+        current_cluster_id: cluster.clone(),
+        name: "Orphaned".into(),
+        state: ManagedState::Hibernating,
+        snapshot: None,
+        hibernation_action: None,
+        rates: None,
+        hibernated_at: None,
+        resumed_at: None,
+        updated_at: now,
+    };
+    managed::transition(store, &claim, None).await.unwrap();
+    let pending = ActionRecord {
+        id: ActionId::generate(),
+        org_id: org.clone(),
+        platform_id: platform.to_string(),
+        cluster_id: cluster.clone(),
+        action_type: ActionType::Hibernate,
+        status: ActionStatus::Pending,
+        created_at: now,
+        completed_at: None,
+        rates: None,
+        resumed_at: None,
+        requested_by: None,
+        reason: Some("manual".into()),
+        error: None,
+        initiator: Some("user".into()),
+    };
+    actions::create(store, &pending).await.unwrap();
+    let path = format!("/v1/clusters/databricks/{cluster}/hibernate");
+    post(&app, &path, &jane.token, json!({}))
+        .await
+        .assert_error(409, "CONFLICT");
+
+    // Too recent to be abandoned: left alone.
+    minutes(&app, 5);
+    scan_org(&app.state, &org).await.unwrap();
+    assert!(
+        managed::get(store, &org, &platform, &cluster)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    minutes(&app, 11);
+    scan_org(&app.state, &org).await.unwrap();
+    assert!(
+        managed::get(store, &org, &platform, &cluster)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let swept = actions::get(store, &org, &pending.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(swept.status, ActionStatus::Failed);
+    assert!(swept.error.unwrap().contains("interrupted"));
+    let retried = post(&app, &path, &jane.token, json!({})).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    assert_eq!(fake.terminations(&cluster), 1);
+}

@@ -54,7 +54,15 @@ pub async fn scan_org(state: &AppState, org: &OrgId) -> anyhow::Result<ScanRepor
 
 async fn scan_leased(state: &AppState, org: &OrgId) -> anyhow::Result<ScanReport> {
     let store = state.store.as_ref();
-    let monitor = monitors::load(store, org, state.clock.now()).await?;
+    // Only orgs that connected a platform are monitored; a request naming any other org (a
+    // stray or hand-made event) must not start scheduling it.
+    let Some(monitor) = monitors::get(store, org).await? else {
+        return Ok(ScanReport {
+            skipped: Some("the organization is not monitored".to_owned()),
+            ..ScanReport::default()
+        });
+    };
+    operations::recover_abandoned(store, org, state.clock.now()).await?;
     let rule = rule_of(&monitor.config);
     let observation = observe_org(state, org, &rule).await?;
     let now = observation.at;

@@ -5,10 +5,12 @@
 
 mod connect;
 mod hibernate;
+mod recover;
 mod resume;
 
 pub use connect::connect_record;
 pub use hibernate::{Hibernation, hibernate};
+pub use recover::{ABANDONED_AFTER_MINUTES, Recovered, recover_abandoned};
 pub use resume::{Resumption, resume};
 
 use async_trait::async_trait;
