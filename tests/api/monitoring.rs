@@ -240,6 +240,23 @@ async fn idle_clusters_are_hibernated_within_the_threshold_plus_one_interval_and
     assert_eq!(status.body["config"]["scan_interval_minutes"], 5);
     assert_eq!(status.body["config"]["exclude_clusters"], json!([excluded]));
 
+    // The list shows what the scanner found: quiet since the first scan, 65 minutes ago.
+    let listed = get(&app, "/v1/clusters", &jane.token).await;
+    let find = |id: &str| {
+        listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|cluster| cluster["cluster_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(find(&excluded)["state"], "idle", "{}", listed.body);
+    assert_eq!(find(&excluded)["idle_minutes"], 65);
+    assert_eq!(find(&busy)["state"], "running");
+    assert_eq!(find(&busy)["idle_minutes"], 0);
+    assert_eq!(find(&idle)["state"], "hibernated");
+
     // Thirteen scans, one point each; the busy cluster was running throughout.
     let metrics = get(&app, &format!("/v1/monitoring/metrics/{busy}"), &jane.token).await;
     assert_eq!(metrics.status, StatusCode::OK, "{}", metrics.body);

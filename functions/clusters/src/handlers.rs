@@ -9,12 +9,13 @@ use dtap_shared::api::auth::{Auth, roles};
 use dtap_shared::api::envelope::meta;
 use dtap_shared::api::{ApiResult, Envelope};
 use dtap_shared::domain::cluster_cost::{self, round};
-use dtap_shared::domain::platform::{ClusterInfo, PlatformKind};
+use dtap_shared::domain::platform::{ClusterInfo, ClusterState, PlatformKind};
 use dtap_shared::operations::{
     self, Initiator, Target, connect_record, hibernated_by_us, status_word,
 };
 use dtap_shared::store::repos::clusters::{self as managed, ClusterRecord};
 use dtap_shared::store::repos::platforms::{self as repo, PlatformRecord};
+use dtap_shared::store::repos::watches::{self, WatchRecord};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -31,11 +32,12 @@ pub struct ClusterView {
     #[schema(example = "0301-prod-etl")]
     cluster_id: String,
     name: String,
-    /// running | starting | stopping | stopped | hibernated (stopped by Digital Tap) | error |
-    /// unknown. `idle` will come from monitoring.
+    /// running | idle (running, and idle past the threshold at the last scan) | starting |
+    /// stopping | stopped | hibernated (stopped by Digital Tap) | error | unknown.
     #[schema(example = "running")]
     state: &'static str,
-    /// 0 until monitoring measures idleness.
+    /// Minutes of the current quiet spell, as of now, from the scanner's readings (0 while busy,
+    /// down, or not scanned yet).
     idle_minutes: u32,
     /// Cloud VM USD per hour of running (no Databricks DBUs); null when a node type is unknown.
     #[schema(example = 2.808)]
@@ -115,14 +117,27 @@ fn hourly_cost(info: &ClusterInfo, record: &PlatformRecord) -> Option<f64> {
     cluster_cost::hourly_cost(info, record.region.as_deref())
 }
 
-fn view(record: &PlatformRecord, info: ClusterInfo, ours: bool) -> ClusterView {
+fn view(
+    record: &PlatformRecord,
+    info: ClusterInfo,
+    ours: bool,
+    watch: Option<&WatchRecord>,
+    now: DateTime<Utc>,
+) -> ClusterView {
+    // The scanner's last word counts only while the platform still says the cluster runs.
+    let watched = watch.filter(|_| info.state == ClusterState::Running && !ours);
+    let idle_minutes = watched.map_or(0, |watch| watch.watch.idle_minutes(now));
+    let state = match watched {
+        Some(watch) if watch.status == "idle" => "idle",
+        _ => status_word(info.state, ours),
+    };
     ClusterView {
         platform: record.kind,
         platform_id: record.id.to_string(),
         hourly_cost: hourly_cost(&info, record).map(|cost| round(cost, 4)),
         nodes: info.nodes(),
-        state: status_word(info.state, ours),
-        idle_minutes: 0,
+        state,
+        idle_minutes,
         cluster_id: info.id,
         name: info.name,
         instance_type: info.instance_type,
@@ -159,6 +174,17 @@ pub async fn list_clusters(
             )
         })
         .collect();
+    let watched: HashMap<(String, String), WatchRecord> = watches::list(store, &auth.org.id)
+        .await?
+        .into_iter()
+        .map(|record| {
+            (
+                (record.platform_id.to_string(), record.cluster_id.clone()),
+                record,
+            )
+        })
+        .collect();
+    let now = state.clock.now();
     let listings = futures::future::join_all(platforms.iter().map(|record| {
         let state = &state;
         async move {
@@ -180,7 +206,8 @@ pub async fn list_clusters(
                 for info in clusters {
                     let key = (record.id.to_string(), info.id.clone());
                     let mine = hibernated_by_us(ours.get(&key));
-                    list.clusters.push(view(record, info, mine));
+                    let watch = watched.get(&key);
+                    list.clusters.push(view(record, info, mine, watch, now));
                 }
             }
             Err(error) => {
