@@ -27,8 +27,28 @@ impl Demo {
     /// A realistic small fleet: a dozen Databricks clusters, six Dataproc clusters, and a
     /// Synapse workspace with two dedicated SQL pools and two Spark pools.
     pub async fn start() -> Self {
-        let databricks = FakeDatabricks::with_fleet(12).await;
-        let dataproc = FakeDataproc::with_fleet(6).await;
+        let databricks = FakeDatabricks::start().await;
+        // A working day's mix, so monitoring has something to find: a third busy with a job, a
+        // third idle, the rest up with light interactive use (no job, CPU over the threshold).
+        for (index, cluster) in databricks.fleet(12).iter().enumerate() {
+            match index % 3 {
+                0 => {
+                    databricks.add_run(cluster);
+                    databricks.set_utilization(cluster, 72.0, 64.0);
+                }
+                1 => databricks.set_utilization(cluster, 2.5, 18.0),
+                _ => databricks.set_utilization(cluster, 35.0, 41.0),
+            }
+        }
+        let dataproc = FakeDataproc::start().await;
+        for (index, cluster) in dataproc.fleet(6).iter().enumerate() {
+            let (cpu_fraction, memory) = if index % 2 == 0 {
+                (0.03, 12.0)
+            } else {
+                (0.55, 60.0)
+            };
+            dataproc.set_utilization(cluster, cpu_fraction, memory);
+        }
         let synapse = FakeSynapse::start().await;
         synapse.add_sql_pool("reporting-dw", "DW200c", "Online");
         synapse.add_sql_pool("finance-dw", "DW100c", "Paused");
@@ -48,7 +68,8 @@ impl Demo {
         vec![
             json!({"type": "databricks", "name": "Demo Databricks", "region": "us-east-1",
                    "credentials": {"workspace_url": self.databricks.url(),
-                                   "token": self.databricks.config().token}}),
+                                   "token": self.databricks.config().token,
+                                   "warehouse_id": self.databricks.warehouse_id()}}),
             json!({"type": "dataproc", "name": "Demo Dataproc",
                    "credentials": {"service_account_key": self.dataproc.service_account_key(),
                                    "project_id": dataproc.project_id, "region": dataproc.region,
@@ -112,6 +133,21 @@ impl Demo {
                     connected.text().await.unwrap_or_default()
                 );
             }
+        }
+        // Scan every minute and call a cluster idle after 5 quiet minutes, so the demo shows
+        // monitoring at work within minutes; automatic hibernation stays off until turned on.
+        let configured = client
+            .put(format!("{base}/v1/monitoring/config"))
+            .bearer_auth(token)
+            .json(&json!({"scan_interval_minutes": 1, "idle_threshold_minutes": 5}))
+            .send()
+            .await
+            .context("configuring the demo's monitoring")?;
+        if !configured.status().is_success() {
+            bail!(
+                "configuring monitoring failed: {}",
+                configured.text().await.unwrap_or_default()
+            );
         }
         Ok(DemoAccount {
             email: DEMO_EMAIL,

@@ -25,6 +25,9 @@ struct Flags {
     /// workspaces with a small fleet, connected to a new demo account, in a throwaway data dir.
     #[arg(long)]
     demo: bool,
+    /// Seconds between monitoring ticks (each tick starts the scans that are due).
+    #[arg(long, env = "DTAP_TICK_SECONDS", default_value_t = 60)]
+    tick_seconds: u64,
 }
 
 #[tokio::main]
@@ -60,8 +63,10 @@ async fn main() -> anyhow::Result<()> {
         ),
     }
     // Monitoring in-process: the same tick as the ticker Lambda, every minute.
-    let _monitor =
-        dtap_shared::monitor::local::spawn(state.clone(), std::time::Duration::from_secs(60));
+    let _monitor = dtap_shared::monitor::local::spawn(
+        state.clone(),
+        std::time::Duration::from_secs(flags.tick_seconds.max(1)),
+    );
     let server = tokio::spawn(dtap_local::serve(
         listener,
         state,
@@ -72,7 +77,9 @@ async fn main() -> anyhow::Result<()> {
         let account = demo.connect(&format!("http://{address}")).await?;
         println!(
             "Demo: simulated Databricks, Dataproc and Synapse platforms are connected to the \
-             account {} (password {}). Log in with POST /v1/auth/login, then try GET /v1/clusters.",
+             account {} (password {}). Log in with POST /v1/auth/login, then try GET /v1/clusters; \
+             monitoring scans every minute (GET /v1/monitoring/status, PUT /v1/monitoring/config \
+             {{\"auto_hibernate\": true}} to let it hibernate idle clusters).",
             account.email, account.password
         );
         Some(demo)

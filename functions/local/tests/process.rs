@@ -441,7 +441,7 @@ async fn platform_credentials_appear_in_no_log_or_response() {
 
 #[tokio::test]
 async fn demo_mode_connects_simulated_platforms_to_a_demo_account() {
-    let server = Server::start_with_args(&["--demo"], &[]);
+    let server = Server::start_with_args(&["--demo", "--tick-seconds", "1"], &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let password = loop {
         let output = server.output.lock().unwrap().clone();
@@ -481,5 +481,41 @@ async fn demo_mode_connects_simulated_platforms_to_a_demo_account() {
     assert_eq!(status, 200, "{clusters}");
     // 12 Databricks clusters, 6 Dataproc clusters, 2 SQL and 2 Spark pools.
     assert_eq!(clusters["data"].as_array().unwrap().len(), 22, "{clusters}");
+    // Monitoring scans the demo on its own, with CPU from the simulated SQL warehouse.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let (status, body) = call(
+            reqwest::Method::GET,
+            format!("{}/v1/monitoring/status", server.base),
+            Some(("Authorization", &token)),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        if body["clusters_monitored"] == 22 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no scan yet: {body}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(status["config"]["scan_interval_minutes"], 1, "{status}");
+    let databricks = clusters["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|cluster| cluster["platform"] == "databricks" && cluster["state"] == "running")
+        .unwrap()["cluster_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, metrics) = call(
+        reqwest::Method::GET,
+        format!("{}/v1/monitoring/metrics/{databricks}", server.base),
+        Some(("Authorization", &token)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{metrics}");
+    assert!(metrics["metrics"][0]["cpu_util"].is_number(), "{metrics}");
     server.stop();
 }
