@@ -11,6 +11,7 @@ pub mod operations;
 pub mod platforms;
 pub mod ratelimit;
 pub mod runtime;
+pub mod schedules;
 pub mod secrets;
 pub mod store;
 

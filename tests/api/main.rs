@@ -15,3 +15,4 @@ mod platforms;
 mod rate_limits;
 mod reset;
 mod role_matrix;
+mod schedules;

@@ -467,3 +467,61 @@ async fn clusters_are_hibernated_and_resumed_by_members_and_read_by_everyone() {
         }
     }
 }
+
+#[tokio::test]
+async fn schedules_are_changed_by_admins_run_by_members_and_read_by_everyone() {
+    let team = Team::assemble().await;
+    let app = &team.app;
+    let fake = dtap_fakes::FakeDatabricks::start().await;
+    let connected = post(
+        app,
+        "/v1/platforms",
+        &team.owner.token,
+        json!({"type": "databricks", "name": "Matrix",
+               "credentials": {"workspace_url": fake.url(), "token": fake.config().token}}),
+    )
+    .await;
+    assert_eq!(connected.status, StatusCode::CREATED, "{}", connected.body);
+    let cluster = fake.add_cluster(
+        json!({"cluster_name": "matrix", "node_type_id": "i3.xlarge",
+                                          "num_workers": 1}),
+    );
+    for role in ROLES {
+        app.clock.advance(chrono::Duration::seconds(60));
+        let session = team.session(role);
+        let body = json!({"name": format!("matrix-{role:?}"), "type": "time",
+                          "cron": "0 22 * * *", "action": "hibernate", "cluster_ids": [cluster]});
+        let created = post(app, "/v1/schedules", &session.token, body.clone()).await;
+        assert_answer(&created, "create a schedule", role, Role::Admin);
+        // Those who may not create act on the owner's schedule.
+        let id = match created.body["data"]["id"].as_str() {
+            Some(id) => id.to_owned(),
+            None => {
+                let owners = post(app, "/v1/schedules", &team.owner.token, body).await;
+                owners.body["data"]["id"].as_str().unwrap().to_owned()
+            }
+        };
+        let path = format!("/v1/schedules/{id}");
+        for read in [
+            "/v1/schedules".to_owned(),
+            path.clone(),
+            format!("{path}/executions"),
+        ] {
+            let reply = get(app, &read, &session.token).await;
+            assert_answer(&reply, &format!("GET {read}"), role, Role::Viewer);
+        }
+        let run = post(app, &format!("{path}/run"), &session.token, json!({})).await;
+        assert_answer(&run, "run a schedule now", role, Role::Member);
+        let renamed = call(
+            app,
+            Method::PUT,
+            &path,
+            &session.token,
+            Some(json!({"name": "Renamed"})),
+        )
+        .await;
+        assert_answer(&renamed, "update a schedule", role, Role::Admin);
+        let removed = call(app, Method::DELETE, &path, &session.token, None).await;
+        assert_answer(&removed, "delete a schedule", role, Role::Admin);
+    }
+}

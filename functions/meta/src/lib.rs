@@ -27,6 +27,7 @@ pub fn all_routes() -> Routes {
         .merge(dtap_platforms::routes())
         .merge(dtap_clusters::routes())
         .merge(dtap_monitoring::routes())
+        .merge(dtap_schedules::routes())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -60,6 +60,16 @@ id_type!(
     "plat_"
 );
 id_type!(
+    /// A schedule rule (time, idle or cost) of an org.
+    ScheduleId,
+    "sch_"
+);
+id_type!(
+    /// One run of a schedule; time-ordered, so a schedule's runs list in the order they started.
+    ExecutionId,
+    "exec_"
+);
+id_type!(
     /// Orders a user's memberships by the time they joined (the first is the default org).
     MembershipId,
     "mem_"

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod platform;
 pub mod rate_limit;
 pub mod role;
+pub mod schedule;
 pub mod slug;
 pub mod sustainability;
 

@@ -31,6 +31,8 @@ pub struct ScanReport {
     /// Hibernations the platform refused or failed.
     pub failed: usize,
     pub failed_platforms: usize,
+    /// Idle and cost schedules that acted on this scan's observation (their executions).
+    pub schedule_runs: Vec<crate::domain::ids::ExecutionId>,
 }
 
 /// Scans one org: reads its clusters, records metrics and idle spells, raises one alert per idle
@@ -137,6 +139,13 @@ async fn scan_leased(state: &AppState, org: &OrgId) -> anyhow::Result<ScanReport
             Some(Ok(action)) => report.hibernated.push(action),
             Some(Err(())) => report.failed += 1,
             None => {}
+        }
+    }
+    // The org's idle and cost schedules, on the same observation: no extra platform reads.
+    match crate::schedules::evaluate_rules(state, org, &observation).await {
+        Ok(rules) => report.schedule_runs = rules.executions,
+        Err(err) => {
+            tracing::error!(org_id = %org, error = format!("{err:#}"), "evaluating schedule rules failed");
         }
     }
     monitors::modify(store, org, now, |record| record.last_scan_at = Some(now)).await?;

@@ -1,16 +1,18 @@
 //! The one action path every actor shares — a person calling the API, the scanner, a schedule:
-//! hibernate and resume a cluster, recorded as an action that is `pending` before the platform is
-//! asked and `completed` or `failed` after, guarded by a conditional claim on the cluster's record
-//! so two actors can never both act on one cluster.
+//! hibernate and resume a cluster (and resize one, without a claim), recorded as an action that
+//! is `pending` before the platform is asked and `completed` or `failed` after, guarded by a
+//! conditional claim on the cluster's record so two actors can never both act on one cluster.
 
 mod connect;
 mod hibernate;
 mod recover;
+mod resize;
 mod resume;
 
 pub use connect::connect_record;
 pub use hibernate::{Hibernation, hibernate};
 pub use recover::{ABANDONED_AFTER_MINUTES, Recovered, recover_abandoned};
+pub use resize::{Resizing, resize};
 pub use resume::{Resumption, resume};
 
 use async_trait::async_trait;

@@ -5,7 +5,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::Key;
 use crate::domain::email::Email;
 use crate::domain::ids::{
-    ActionId, AlertId, ApiKeyId, InviteId, MembershipId, OrgId, PlatformId, UserId,
+    ActionId, AlertId, ApiKeyId, ExecutionId, InviteId, MembershipId, OrgId, PlatformId,
+    ScheduleId, UserId,
 };
 use crate::domain::slug::OrgSlug;
 
@@ -219,6 +220,68 @@ pub fn optimized_cluster(org: &OrgId, month: &str, platform: &PlatformId, cluste
     )
 }
 
+/// A schedule rule of an org.
+pub fn schedule(org: &OrgId, id: &ScheduleId) -> Key {
+    Key::new(format!("ORG#{org}"), format!("SCHEDULE#{id}"))
+}
+
+pub fn schedules_prefix() -> &'static str {
+    "SCHEDULE#"
+}
+
+/// Index partitions holding the enabled time schedules by their next run. Spread over this many
+/// partitions (by a hash of the schedule id) so that thousands of schedules due in the same
+/// minute do not all rewrite one index partition when the ticker moves them on.
+pub const SCHEDULE_DUE_SHARDS: u32 = 16;
+
+/// The shard of a schedule: FNV-1a of its id, so it never changes.
+pub fn schedule_due_shard(id: &ScheduleId) -> u32 {
+    let hash = id.as_str().bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    hash % SCHEDULE_DUE_SHARDS
+}
+
+pub fn schedules_due_partition(shard: u32) -> String {
+    format!("SCHEDDUE#{shard:02}")
+}
+
+/// The index key of an enabled time schedule: its shard's partition, sorted by the next run
+/// (fixed width), so the ticker finds what is due with one range query per shard.
+pub fn schedule_due(org: &OrgId, id: &ScheduleId, due: DateTime<Utc>) -> Key {
+    Key::new(
+        schedules_due_partition(schedule_due_shard(id)),
+        format!("{}#{org}#{id}", timestamp(due)),
+    )
+}
+
+/// One run of a schedule, under the schedule so its runs list together, oldest first.
+pub fn execution(org: &OrgId, schedule: &ScheduleId, id: &ExecutionId) -> Key {
+    Key::new(format!("ORG#{org}"), format!("EXEC#{schedule}#{id}"))
+}
+
+pub fn executions_prefix(schedule: &ScheduleId) -> String {
+    format!("EXEC#{schedule}#")
+}
+
+/// Marks that an idle rule acted on a cluster for one idle episode (the episode's start), so it
+/// acts once per episode, not on every scan.
+pub fn rule_fired(
+    org: &OrgId,
+    schedule: &ScheduleId,
+    platform: &PlatformId,
+    cluster_id: &str,
+    episode: DateTime<Utc>,
+) -> Key {
+    Key::new(
+        format!("ORG#{org}"),
+        format!(
+            "SCHFIRED#{schedule}#{platform}#{cluster_id}#{}",
+            timestamp(episode)
+        ),
+    )
+}
+
 /// A password-reset token, found by the hash of the token.
 pub fn reset_token(fingerprint: &str) -> Key {
     Key::new(format!("RESET#{fingerprint}"), "TOKEN")
@@ -283,6 +346,49 @@ mod tests {
         // The prefixes must not overlap: listing invites must not pick up the pending claims.
         assert!(!"PENDING_INVITE#x".starts_with(invites_prefix()));
         assert!(!"INVITE_TOKEN#x".starts_with(invites_prefix()));
+    }
+
+    #[test]
+    fn schedule_keys_have_the_documented_shapes() {
+        use chrono::TimeZone;
+
+        let org = OrgId::parse("org_01hzy8k7m3q4w5e6r7t8y9u0ib").unwrap();
+        let id = ScheduleId::parse("sch_01hzy8k7m3q4w5e6r7t8y9u0ic").unwrap();
+        let run = ExecutionId::parse("exec_01hzy8k7m3q4w5e6r7t8y9u0id").unwrap();
+        let due = Utc.with_ymd_and_hms(2026, 3, 2, 22, 0, 0).unwrap();
+        assert_eq!(
+            schedule(&org, &id),
+            Key::new(
+                "ORG#org_01hzy8k7m3q4w5e6r7t8y9u0ib",
+                "SCHEDULE#sch_01hzy8k7m3q4w5e6r7t8y9u0ic"
+            )
+        );
+        let shard = schedule_due_shard(&id);
+        assert!(shard < SCHEDULE_DUE_SHARDS);
+        assert_eq!(
+            schedule_due(&org, &id, due),
+            Key::new(
+                format!("SCHEDDUE#{shard:02}"),
+                "2026-03-02T22:00:00.000000Z#org_01hzy8k7m3q4w5e6r7t8y9u0ib#sch_01hzy8k7m3q4w5e6r7t8y9u0ic"
+            )
+        );
+        assert_eq!(
+            execution(&org, &id, &run),
+            Key::new(
+                "ORG#org_01hzy8k7m3q4w5e6r7t8y9u0ib",
+                "EXEC#sch_01hzy8k7m3q4w5e6r7t8y9u0ic#exec_01hzy8k7m3q4w5e6r7t8y9u0id"
+            )
+        );
+        assert!(
+            execution(&org, &id, &run)
+                .sk
+                .starts_with(&executions_prefix(&id))
+        );
+        // Shards spread: 1,000 ids use every one of them.
+        let used: std::collections::HashSet<u32> = (0..1000)
+            .map(|_| schedule_due_shard(&ScheduleId::generate()))
+            .collect();
+        assert_eq!(used.len(), SCHEDULE_DUE_SHARDS as usize);
     }
 
     #[test]
