@@ -987,3 +987,60 @@ async fn an_action_abandoned_midway_is_given_back_by_the_next_scan() {
     assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
     assert_eq!(fake.terminations(&cluster), 1);
 }
+
+#[tokio::test]
+async fn a_schedule_run_left_running_is_settled_by_a_later_scan() {
+    use dtap_shared::clock::Clock;
+    use dtap_shared::domain::ids::ScheduleId;
+    use dtap_shared::store::repos::executions::{self, ExecutionRecord, ExecutionStatus, Trigger};
+
+    let app = spawn_app().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    let fake = FakeDatabricks::start().await;
+    let cluster = seed(&fake, "Nightly");
+    connect(&app, &jane, &fake).await;
+    let org = org_of(&app, &jane).await;
+    scan_org(&app.state, &org).await.unwrap();
+    let created = post(
+        &app,
+        "/v1/schedules",
+        &jane.token,
+        json!({"name": "Night", "type": "time", "cron": "0 22 * * *", "cluster_ids": [cluster],
+               "action": "hibernate"}),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let schedule = ScheduleId::parse(created.body["data"]["id"].as_str().unwrap()).unwrap();
+    // What a runner that died midway leaves behind.
+    let stuck = ExecutionRecord::new(
+        &org,
+        &schedule,
+        Trigger::Manual,
+        ExecutionStatus::Running,
+        app.clock.now(),
+    );
+    let store = app.state.store.as_ref();
+    executions::create(store, &stuck).await.unwrap();
+
+    minutes(&app, 30);
+    scan_org(&app.state, &org).await.unwrap();
+    let run = executions::get(store, &org, &schedule, &stuck.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Running,
+        "too recent to be abandoned"
+    );
+
+    minutes(&app, 31);
+    scan_org(&app.state, &org).await.unwrap();
+    let run = executions::get(store, &org, &schedule, &stuck.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.status, ExecutionStatus::Failed);
+    assert!(run.reason.unwrap().contains("interrupted"));
+    assert!(run.finished_at.is_some());
+}

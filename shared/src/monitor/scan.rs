@@ -65,6 +65,7 @@ async fn scan_leased(state: &AppState, org: &OrgId) -> anyhow::Result<ScanReport
         });
     };
     operations::recover_abandoned(store, org, state.clock.now()).await?;
+    crate::schedules::recover_abandoned_runs(store, org, state.clock.now()).await?;
     let rule = rule_of(&monitor.config);
     let observation = observe_org(state, org, &rule).await?;
     let now = observation.at;

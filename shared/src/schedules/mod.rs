@@ -11,11 +11,13 @@
 //!   ignores pause, exclusions and `enabled`, and is recorded like any other run.
 
 mod clusters;
+mod recover;
 mod rules;
 mod run;
 mod tick;
 
 pub use clusters::{ResolveError, resolve_clusters};
+pub use recover::{ABANDONED_RUN_MINUTES, recover_abandoned_runs};
 pub use rules::{RuleReport, evaluate_rules};
 pub use run::{ScheduleAllowed, run_execution};
 pub use tick::{GRACE_MINUTES, ScheduleTickReport, tick_schedules};
