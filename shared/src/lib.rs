@@ -7,6 +7,7 @@ pub mod clock;
 pub mod domain;
 pub mod mail;
 pub mod monitor;
+pub mod notify;
 pub mod operations;
 pub mod platforms;
 pub mod ratelimit;

@@ -43,6 +43,17 @@ pub async fn spawn_app() -> TestApp {
     serve(adapters, data_dir).await
 }
 
+/// `spawn_app` with its settings changed by `adjust` (service endpoints, timeouts, AWS mode's
+/// endpoint rule).
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mode = Mode::Local {
+        data_dir: data_dir.path().to_path_buf(),
+    };
+    let adapters = Adapters::for_mode(&mode).await.expect("local adapters");
+    serve_with(adapters, data_dir, adjust).await
+}
+
 /// The application on the AWS adapters — DynamoDB, Secrets Manager, SES — all on moto (through
 /// the real SDK clients), with a table and secrets of its own. Mail is read back from moto.
 pub async fn spawn_app_on_moto() -> TestApp {
@@ -98,14 +109,23 @@ pub async fn spawn_app_on_moto() -> TestApp {
     app
 }
 
-async fn serve(mut adapters: Adapters, data_dir: TempDir) -> TestApp {
+async fn serve(adapters: Adapters, data_dir: TempDir) -> TestApp {
+    serve_with(adapters, data_dir, |_| {}).await
+}
+
+async fn serve_with(
+    mut adapters: Adapters,
+    data_dir: TempDir,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let clock = ManualClock::starting_at(Utc::now());
     adapters.clock = Arc::new(clock.clone());
     // As in local mode: platform endpoints may be the fakes on 127.0.0.1.
-    let settings = Settings {
+    let mut settings = Settings {
         allow_local_endpoints: true,
         ..Settings::default()
     };
+    adjust(&mut settings);
     let state = AppState::new(adapters, settings).await.expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

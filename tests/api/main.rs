@@ -9,6 +9,7 @@ mod edge;
 mod helpers;
 mod lambda_events;
 mod monitoring;
+mod notifications;
 mod on_dynamodb;
 mod orgs;
 mod platforms;

@@ -28,6 +28,7 @@ pub fn all_routes() -> Routes {
         .merge(dtap_clusters::routes())
         .merge(dtap_monitoring::routes())
         .merge(dtap_schedules::routes())
+        .merge(dtap_notifications::routes())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

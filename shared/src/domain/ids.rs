@@ -70,6 +70,16 @@ id_type!(
     "exec_"
 );
 id_type!(
+    /// A notification channel (Slack, Teams, PagerDuty or email) of an org.
+    NotificationChannelId,
+    "nch_"
+);
+id_type!(
+    /// One delivery of an event to a notification channel; time-ordered.
+    DeliveryId,
+    "dlv_"
+);
+id_type!(
     /// Orders a user's memberships by the time they joined (the first is the default org).
     MembershipId,
     "mem_"

@@ -10,6 +10,7 @@ pub mod idle;
 pub mod ids;
 pub mod monitoring;
 pub mod names;
+pub mod notification;
 pub mod password;
 pub mod plan;
 pub mod platform;

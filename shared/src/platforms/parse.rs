@@ -568,7 +568,9 @@ pub fn endpoint_url(field: &str, raw: &str, policy: EndpointPolicy) -> Result<St
     Ok(format!("{}{path}", url.origin().ascii_serialization()))
 }
 
-fn is_public_host(host: &Host<&str>) -> bool {
+/// Whether a URL's host may be called in AWS mode (a name is judged by its suffix only; see
+/// [`is_public_ip`] for the addresses it resolves to).
+pub fn is_public_host(host: &Host<&str>) -> bool {
     match host {
         Host::Ipv4(ip) => is_public_ipv4(*ip),
         Host::Ipv6(ip) => is_public_ipv6(*ip),

@@ -45,9 +45,16 @@ pub struct Settings {
     /// mode, so the fake platforms on 127.0.0.1 can be connected; false in AWS mode, where such
     /// an endpoint would let a customer make the service call into its own network.
     pub allow_local_endpoints: bool,
+    /// `DTAP_PAGERDUTY_URL`: the PagerDuty Events API v2 endpoint notifications are sent to,
+    /// default `https://events.pagerduty.com/v2/enqueue` (tests point it at a local receiver).
+    pub pagerduty_url: String,
+    /// `DTAP_NOTIFY_TIMEOUT_MS`: the bound on one notification delivery attempt, default 5000.
+    pub notify_attempt_timeout: std::time::Duration,
 }
 
 const DEFAULT_MAIL_FROM: &str = "no-reply@digitaltap.local";
+const DEFAULT_PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+const DEFAULT_NOTIFY_TIMEOUT_MS: u64 = 5000;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -58,6 +65,8 @@ impl Default for Settings {
             smtp_url: None,
             trust_forwarded_for: false,
             allow_local_endpoints: false,
+            pagerduty_url: DEFAULT_PAGERDUTY_URL.into(),
+            notify_attempt_timeout: std::time::Duration::from_millis(DEFAULT_NOTIFY_TIMEOUT_MS),
         }
     }
 }
@@ -82,6 +91,14 @@ impl Settings {
                 .map(SecretString::from),
             trust_forwarded_for: env_or("DTAP_TRUST_FORWARDED_FOR", "false") == "true",
             allow_local_endpoints: defaults.allow_local_endpoints,
+            pagerduty_url: env_or("DTAP_PAGERDUTY_URL", DEFAULT_PAGERDUTY_URL),
+            notify_attempt_timeout: std::time::Duration::from_millis(
+                env_or("DTAP_NOTIFY_TIMEOUT_MS", "")
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (1..=60_000).contains(ms))
+                    .unwrap_or(DEFAULT_NOTIFY_TIMEOUT_MS),
+            ),
         }
     }
 }

@@ -5,8 +5,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::Key;
 use crate::domain::email::Email;
 use crate::domain::ids::{
-    ActionId, AlertId, ApiKeyId, ExecutionId, InviteId, MembershipId, OrgId, PlatformId,
-    ScheduleId, UserId,
+    ActionId, AlertId, ApiKeyId, DeliveryId, ExecutionId, InviteId, MembershipId,
+    NotificationChannelId, OrgId, PlatformId, ScheduleId, UserId,
 };
 use crate::domain::slug::OrgSlug;
 
@@ -282,6 +282,52 @@ pub fn rule_fired(
     )
 }
 
+/// A notification channel of an org; its webhook URL or routing key is only in the secret store.
+pub fn notification_channel(org: &OrgId, id: &NotificationChannelId) -> Key {
+    Key::new(format!("ORG#{org}"), format!("NOTIFYCH#{id}"))
+}
+
+pub fn notification_channels_prefix() -> &'static str {
+    "NOTIFYCH#"
+}
+
+/// The secret holding a channel's webhook URL or routing key. Channel ids are unique across
+/// orgs, so the name needs no org.
+pub fn notification_secret(id: &NotificationChannelId) -> String {
+    format!("notification/{id}")
+}
+
+/// One delivery to a channel, under the channel so its deliveries list together (ULIDs: oldest
+/// first, read newest first).
+pub fn notification_delivery(org: &OrgId, channel: &NotificationChannelId, id: &DeliveryId) -> Key {
+    Key::new(format!("ORG#{org}"), format!("NOTIFYDLV#{channel}#{id}"))
+}
+
+pub fn notification_deliveries_prefix(channel: &NotificationChannelId) -> String {
+    format!("NOTIFYDLV#{channel}#")
+}
+
+/// A PagerDuty incident a channel opened about a cluster and has not resolved yet, found by the
+/// cluster when what opened it clears.
+pub fn open_incident(
+    org: &OrgId,
+    platform: &PlatformId,
+    cluster_id: &str,
+    channel: &NotificationChannelId,
+    dedup_key: &str,
+) -> Key {
+    Key::new(
+        format!("ORG#{org}"),
+        format!("INCIDENT#{platform}#{cluster_id}#{channel}#{dedup_key}"),
+    )
+}
+
+/// The open incidents about one cluster. Cluster ids never contain `#`, so one cluster's prefix
+/// is not the start of another's.
+pub fn open_incidents_prefix(platform: &PlatformId, cluster_id: &str) -> String {
+    format!("INCIDENT#{platform}#{cluster_id}#")
+}
+
 /// A password-reset token, found by the hash of the token.
 pub fn reset_token(fingerprint: &str) -> Key {
     Key::new(format!("RESET#{fingerprint}"), "TOKEN")
@@ -389,6 +435,51 @@ mod tests {
             .map(|_| schedule_due_shard(&ScheduleId::generate()))
             .collect();
         assert_eq!(used.len(), SCHEDULE_DUE_SHARDS as usize);
+    }
+
+    #[test]
+    fn notification_keys_have_the_documented_shapes() {
+        let org = OrgId::parse("org_01hzy8k7m3q4w5e6r7t8y9u0ib").unwrap();
+        let channel = NotificationChannelId::parse("nch_01hzy8k7m3q4w5e6r7t8y9u0ic").unwrap();
+        let delivery = DeliveryId::parse("dlv_01hzy8k7m3q4w5e6r7t8y9u0id").unwrap();
+        let platform = PlatformId::parse("plat_01hzy8k7m3q4w5e6r7t8y9u0ie").unwrap();
+        assert_eq!(
+            notification_channel(&org, &channel),
+            Key::new(
+                "ORG#org_01hzy8k7m3q4w5e6r7t8y9u0ib",
+                "NOTIFYCH#nch_01hzy8k7m3q4w5e6r7t8y9u0ic"
+            )
+        );
+        assert_eq!(
+            notification_secret(&channel),
+            "notification/nch_01hzy8k7m3q4w5e6r7t8y9u0ic"
+        );
+        let key = notification_delivery(&org, &channel, &delivery);
+        assert_eq!(
+            key.sk,
+            "NOTIFYDLV#nch_01hzy8k7m3q4w5e6r7t8y9u0ic#dlv_01hzy8k7m3q4w5e6r7t8y9u0id"
+        );
+        assert!(
+            key.sk
+                .starts_with(&notification_deliveries_prefix(&channel))
+        );
+        let incident = open_incident(&org, &platform, "0301-etl", &channel, "dtap-ab12");
+        assert_eq!(
+            incident.sk,
+            "INCIDENT#plat_01hzy8k7m3q4w5e6r7t8y9u0ie#0301-etl#nch_01hzy8k7m3q4w5e6r7t8y9u0ic#dtap-ab12"
+        );
+        assert!(
+            incident
+                .sk
+                .starts_with(&open_incidents_prefix(&platform, "0301-etl"))
+        );
+        assert!(
+            !incident
+                .sk
+                .starts_with(&open_incidents_prefix(&platform, "0301"))
+        );
+        // Channel and delivery prefixes do not overlap.
+        assert!(!key.sk.starts_with(notification_channels_prefix()));
     }
 
     #[test]

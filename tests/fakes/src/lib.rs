@@ -6,8 +6,10 @@ pub mod databricks;
 pub mod dataproc;
 pub mod dataproc_keys;
 mod loopback;
+pub mod receiver;
 pub mod synapse;
 
 pub use databricks::{FakeConfig, FakeDatabricks, Fault};
 pub use dataproc::{DataprocConfig, DataprocFault, FakeDataproc};
+pub use receiver::{FakeReceiver, Received};
 pub use synapse::{FakeSynapse, SynapseConfig, SynapseFault};

@@ -9,6 +9,7 @@ pub mod executions;
 pub mod invites;
 pub mod metrics;
 pub mod monitors;
+pub mod notifications;
 pub mod orgs;
 pub mod plans;
 pub mod platforms;
