@@ -793,10 +793,7 @@ async fn a_broken_channel_neither_fails_publish_nor_holds_it_past_its_bound() {
 }
 
 /// Drives the real scanner: an idle cluster on a fake Databricks, hibernated automatically.
-/// Needs the lead's wiring of `notify::publish` into the scanner (see the README's
-/// Notifications section); until then it is ignored.
 #[tokio::test]
-#[ignore = "needs notify::publish wired into monitor::scan (the lead's change)"]
 async fn an_idle_cluster_hibernated_by_the_scanner_notifies_each_channel_once_per_event() {
     use dtap_shared::monitor::scan_org;
 

@@ -10,6 +10,7 @@ use crate::domain::cluster_cost::round;
 use crate::domain::idle::IdleRule;
 use crate::domain::ids::{ActionId, AlertId, OrgId};
 use crate::domain::monitoring::MonitoringConfig;
+use crate::notify::{ClusterRef, NotificationEvent};
 use crate::operations::{self, Initiator, OpError, Target};
 use crate::store::repos::alerts::{self, AlertRecord, Severity};
 use crate::store::repos::metrics::{self, MetricPoint};
@@ -75,10 +76,19 @@ async fn scan_leased(state: &AppState, org: &OrgId) -> anyhow::Result<ScanReport
         ..ScanReport::default()
     };
 
+    let mut outbox = Outbox::default();
     let mut candidates = Vec::new();
     for observed in &observation.clusters {
         let idle = observed.is_idle(now, &rule);
         let mut watch = observed.watch.clone();
+        // Busy again (or down) after an idle alert: its PagerDuty incidents are resolved.
+        let was_alerted = observed
+            .previous
+            .as_ref()
+            .is_some_and(|previous| previous.watch.alerted_for.is_some());
+        if was_alerted && watch.alerted_for.is_none() {
+            outbox.clear(notify_ref(observed));
+        }
         if idle {
             report.idle += 1;
             if watch.needs_alert(now, &rule) {
@@ -90,6 +100,12 @@ async fn scan_leased(state: &AppState, org: &OrgId) -> anyhow::Result<ScanReport
                     idle_message(observed, now),
                 )
                 .await?;
+                outbox.publish(NotificationEvent::idle_cluster(
+                    notify_ref(observed),
+                    watch.idle_since.unwrap_or(now),
+                    watch.idle_minutes(now),
+                    observed.hourly_cost,
+                ));
                 watch.alerted_for = watch.idle_since;
                 report.alerts_raised += 1;
             }
@@ -136,10 +152,14 @@ async fn scan_leased(state: &AppState, org: &OrgId) -> anyhow::Result<ScanReport
         .collect()
         .await;
     for outcome in outcomes {
-        match outcome? {
+        let (done, notice) = outcome?;
+        match done {
             Some(Ok(action)) => report.hibernated.push(action),
             Some(Err(())) => report.failed += 1,
             None => {}
+        }
+        if let Some(notice) = notice {
+            outbox.publish(notice);
         }
     }
     // The org's idle and cost schedules, on the same observation: no extra platform reads.
@@ -149,6 +169,7 @@ async fn scan_leased(state: &AppState, org: &OrgId) -> anyhow::Result<ScanReport
             tracing::error!(org_id = %org, error = format!("{err:#}"), "evaluating schedule rules failed");
         }
     }
+    outbox.send(state, org).await;
     monitors::modify(store, org, now, |record| record.last_scan_at = Some(now)).await?;
     tracing::info!(org_id = %org, clusters = report.clusters_seen, idle = report.idle, hibernated = report.hibernated.len(), failed = report.failed, "scan finished");
     Ok(report)
@@ -158,6 +179,16 @@ pub fn rule_of(config: &MonitoringConfig) -> IdleRule {
     IdleRule {
         threshold_pct: config.idle_threshold_pct,
         threshold_minutes: config.idle_threshold_minutes,
+    }
+}
+
+/// The cluster as notifications name it.
+fn notify_ref(observed: &Observed) -> ClusterRef {
+    ClusterRef {
+        platform_id: observed.platform.id.clone(),
+        platform: observed.platform.kind,
+        cluster_id: observed.info.id.clone(),
+        name: observed.info.name.clone(),
     }
 }
 
@@ -253,16 +284,76 @@ async fn forget_vanished(
     Ok(())
 }
 
-/// `None` when nothing was attempted (skipped, or someone else acted first).
+/// What the scan tells the org's notification channels, sent once the scan's own work is done:
+/// clusters at once (a slow channel costs the scan one delivery's time, not one per cluster),
+/// each cluster's notices in order (a PagerDuty trigger before its resolve).
+#[derive(Default)]
+struct Outbox {
+    by_cluster: Vec<(String, Vec<Notice>)>,
+}
+
+enum Notice {
+    Publish(NotificationEvent),
+    Clear(ClusterRef),
+}
+
+impl Outbox {
+    fn queue(&mut self, cluster: &ClusterRef, notice: Notice) {
+        let key = format!("{}#{}", cluster.platform_id, cluster.cluster_id);
+        match self.by_cluster.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, notices)) => notices.push(notice),
+            None => self.by_cluster.push((key, vec![notice])),
+        }
+    }
+
+    fn publish(&mut self, event: NotificationEvent) {
+        let cluster = event.cluster.clone();
+        match cluster {
+            Some(cluster) => self.queue(&cluster, Notice::Publish(event)),
+            None => self
+                .by_cluster
+                .push((String::new(), vec![Notice::Publish(event)])),
+        }
+    }
+
+    fn clear(&mut self, cluster: ClusterRef) {
+        self.queue(&cluster.clone(), Notice::Clear(cluster));
+    }
+
+    async fn send(self, state: &AppState, org: &OrgId) {
+        let mut sends = Vec::with_capacity(self.by_cluster.len());
+        for (_, notices) in self.by_cluster {
+            sends.push(
+                async move {
+                    for notice in notices {
+                        match notice {
+                            Notice::Publish(event) => {
+                                crate::notify::publish(state, org, event).await;
+                            }
+                            Notice::Clear(cluster) => {
+                                crate::notify::clear(state, org, &cluster).await;
+                            }
+                        }
+                    }
+                }
+                .boxed(),
+            );
+        }
+        futures::future::join_all(sends).await;
+    }
+}
+
+/// `None` when nothing was attempted (skipped, or someone else acted first); with the notice to
+/// send about it.
 async fn hibernate_idle(
     state: &AppState,
     org: &OrgId,
     observed: &Observed,
     observation: &super::Observation,
     rule: &IdleRule,
-) -> anyhow::Result<Option<Result<ActionId, ()>>> {
+) -> anyhow::Result<(Option<Result<ActionId, ()>>, Option<NotificationEvent>)> {
     let Some(platform) = observation.connectors.get(&observed.platform.id) else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let cluster_id = observed.info.id.as_str();
     let check = StillAutomated {
@@ -299,7 +390,11 @@ async fn hibernate_idle(
                 ),
             )
             .await?;
-            Ok(Some(Ok(done.action.id)))
+            let notice = NotificationEvent::cluster_hibernated(
+                notify_ref(observed),
+                &format!("Idle for {minutes} minutes"),
+            );
+            Ok((Some(Ok(done.action.id)), Some(notice)))
         }
         Err(OpError::Platform(err)) => {
             raise(
@@ -310,12 +405,18 @@ async fn hibernate_idle(
                 format!("Hibernating cluster {} failed: {err}", observed.info.name),
             )
             .await?;
-            Ok(Some(Err(())))
+            let notice = NotificationEvent::action_failed(
+                notify_ref(observed),
+                "hibernate",
+                &err.to_string(),
+                observed.watch.idle_since,
+            );
+            Ok((Some(Err(())), Some(notice)))
         }
         Err(OpError::Store(err)) => Err(err.into()),
         Err(other) => {
             tracing::info!(org_id = %org, cluster_id, outcome = %other, "automatic hibernation not attempted");
-            Ok(None)
+            Ok((None, None))
         }
     }
 }
