@@ -854,3 +854,74 @@ async fn an_idle_cluster_hibernated_by_the_scanner_notifies_each_channel_once_pe
     );
     assert_eq!(pd[0]["dedup_key"], pd[1]["dedup_key"]);
 }
+
+/// A person's hibernate and resume, and a schedule's run, reach the channels too.
+#[tokio::test]
+async fn manual_actions_and_schedule_runs_are_announced() {
+    let (app, receiver) = app_with_receiver().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    created(&app, &jane, slack(&receiver)).await;
+    let fake = FakeDatabricks::start().await;
+    let cluster = fake.add_cluster(json!({"cluster_name": "Reports", "node_type_id": "i3.xlarge",
+                                          "num_workers": 2, "aws_attributes": {"zone_id": "us-east-1a"}}));
+    let connected = post(
+        &app,
+        "/v1/platforms",
+        &jane.token,
+        json!({"type": "databricks", "name": "Prod", "region": "us-east-1",
+               "credentials": {"workspace_url": fake.url(), "token": fake.config().token}}),
+    )
+    .await;
+    assert_eq!(connected.status, StatusCode::CREATED, "{}", connected.body);
+    let texts = |receiver: &FakeReceiver| -> Vec<String> {
+        receiver
+            .bodies(SLACK_PATH)
+            .iter()
+            .map(|body| body["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    let path = format!("/v1/clusters/databricks/{cluster}");
+    let down = post(&app, &format!("{path}/hibernate"), &jane.token, json!({})).await;
+    assert_eq!(down.status, StatusCode::OK, "{}", down.body);
+    let up = post(&app, &format!("{path}/resume"), &jane.token, json!({})).await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.body);
+    let said = texts(&receiver);
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(said[0].contains("hibernated"), "{said:?}");
+    assert!(said[1].contains("resumed"), "{said:?}");
+
+    // A refused hibernate of a cluster already hibernated is the caller's 409, not news.
+    post(&app, &format!("{path}/hibernate"), &jane.token, json!({})).await;
+    post(&app, &format!("{path}/hibernate"), &jane.token, json!({}))
+        .await
+        .assert_error(409, "CONFLICT");
+    assert_eq!(texts(&receiver).len(), 3);
+
+    let schedule = post(
+        &app,
+        "/v1/schedules",
+        &jane.token,
+        json!({"name": "Morning", "type": "time", "cron": "0 7 * * *", "cluster_ids": [cluster],
+               "action": "resume"}),
+    )
+    .await;
+    assert_eq!(schedule.status, StatusCode::CREATED, "{}", schedule.body);
+    let id = schedule.body["data"]["id"].as_str().unwrap();
+    let run = post(
+        &app,
+        &format!("/v1/schedules/{id}/run"),
+        &jane.token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while texts(&receiver).len() < 5 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let said = texts(&receiver);
+    assert_eq!(said.len(), 5, "{said:?}");
+    assert!(said[3].contains("resumed"), "{said:?}");
+    assert!(said[4].contains("Morning"), "{said:?}");
+}

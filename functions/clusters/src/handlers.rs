@@ -9,9 +9,11 @@ use dtap_shared::api::auth::{Auth, roles};
 use dtap_shared::api::envelope::meta;
 use dtap_shared::api::{ApiResult, Envelope};
 use dtap_shared::domain::cluster_cost::{self, round};
+use dtap_shared::domain::ids::OrgId;
 use dtap_shared::domain::platform::{ClusterInfo, ClusterState, PlatformKind};
+use dtap_shared::notify::{self, ClusterRef, NotificationEvent};
 use dtap_shared::operations::{
-    self, Initiator, Target, connect_record, hibernated_by_us, status_word,
+    self, Initiator, OpError, Target, connect_record, hibernated_by_us, status_word,
 };
 use dtap_shared::store::repos::clusters::{self as managed, ClusterRecord};
 use dtap_shared::store::repos::platforms::{self as repo, PlatformRecord};
@@ -325,6 +327,14 @@ pub async fn hibernate_cluster(
         platform,
         managed,
     } = resolve::resolve(&state, &auth.org.id, &platform, cluster_id).await?;
+    let cluster = ClusterRef {
+        platform_id: record.id.clone(),
+        platform: record.kind,
+        cluster_id: cluster_id.to_owned(),
+        name: managed
+            .as_ref()
+            .map_or_else(|| cluster_id.to_owned(), |managed| managed.name.clone()),
+    };
     let target = Target {
         org: &auth.org.id,
         record: &record,
@@ -333,9 +343,9 @@ pub async fn hibernate_cluster(
         managed,
     };
     let initiator = Initiator::User(auth.user.id.clone());
-    let done = operations::hibernate(&state, target, initiator, "manual".to_owned(), None)
-        .await
-        .map_err(|err| op_failure(record.kind, err))?;
+    let outcome = operations::hibernate(&state, target, initiator, "manual".to_owned(), None).await;
+    notify_outcome(&state, &auth.org.id, cluster, "hibernate", &outcome).await;
+    let done = outcome.map_err(|err| op_failure(record.kind, err))?;
     Ok(Envelope(Hibernated {
         cluster_id: cluster_id.to_owned(),
         previous_state: done.previous_state,
@@ -372,6 +382,14 @@ pub async fn resume_cluster(
         platform,
         managed,
     } = resolve::resolve(&state, &auth.org.id, &platform, cluster_id).await?;
+    let cluster = ClusterRef {
+        platform_id: record.id.clone(),
+        platform: record.kind,
+        cluster_id: cluster_id.to_owned(),
+        name: managed
+            .as_ref()
+            .map_or_else(|| cluster_id.to_owned(), |managed| managed.name.clone()),
+    };
     let target = Target {
         org: &auth.org.id,
         record: &record,
@@ -380,12 +398,32 @@ pub async fn resume_cluster(
         managed,
     };
     let initiator = Initiator::User(auth.user.id.clone());
-    let done = operations::resume(&state, target, initiator, "manual".to_owned())
-        .await
-        .map_err(|err| op_failure(record.kind, err))?;
+    let outcome = operations::resume(&state, target, initiator, "manual".to_owned()).await;
+    notify_outcome(&state, &auth.org.id, cluster, "resume", &outcome).await;
+    let done = outcome.map_err(|err| op_failure(record.kind, err))?;
     Ok(Envelope(Resuming {
         cluster_id: done.cluster_id,
         new_state: "resuming",
         estimated_ready_seconds: done.estimated_ready_seconds,
     }))
+}
+
+/// Tells the org's channels what a person's action did: done, or refused by the platform.
+/// Conflicts and bad requests are the caller's to see, not news for the channels.
+async fn notify_outcome<T>(
+    state: &AppState,
+    org: &OrgId,
+    cluster: ClusterRef,
+    action: &str,
+    outcome: &Result<T, OpError>,
+) {
+    let event = match (outcome, action) {
+        (Ok(_), "hibernate") => NotificationEvent::cluster_hibernated(cluster, "manual"),
+        (Ok(_), _) => NotificationEvent::cluster_resumed(cluster),
+        (Err(OpError::Platform(err)), _) => {
+            NotificationEvent::action_failed(cluster, action, &err.to_string(), None)
+        }
+        (Err(_), _) => return,
+    };
+    notify::publish(state, org, event).await;
 }

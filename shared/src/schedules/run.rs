@@ -7,6 +7,7 @@ use crate::AppState;
 use crate::domain::ids::{OrgId, PlatformId};
 use crate::domain::schedule::ScheduleAction;
 use crate::monitor::dispatch::ScheduleRun;
+use crate::notify::{ClusterRef, NotificationEvent};
 use crate::operations::{self, Initiator, OpError, Precondition, Target, connect_record};
 use crate::platforms::Platform;
 use crate::store::repos::clusters::{self as managed, ClusterRecord};
@@ -135,6 +136,22 @@ pub async fn run_execution(
     }
     executions::replace(store, &execution).await?;
     tracing::info!(org_id = %execution.org_id, schedule_id = %execution.schedule_id, execution_id = %execution.id, status = ?execution.status, "schedule run finished");
+    let name = schedules::get(store, &run.org_id, &run.schedule_id)
+        .await?
+        .map_or_else(
+            || run.schedule_id.to_string(),
+            |schedule| schedule.spec.name,
+        );
+    crate::notify::publish(
+        state,
+        &execution.org_id,
+        NotificationEvent::schedule_executed(
+            execution.schedule_id.as_str(),
+            &name,
+            &execution_summary(&execution),
+        ),
+    )
+    .await;
     Ok(Some(execution))
 }
 
@@ -247,6 +264,15 @@ pub(super) async fn act(
             Some(&both)
         }
     };
+    let cluster = ClusterRef {
+        platform_id: acting.record.id.clone(),
+        platform: acting.record.kind,
+        cluster_id: cluster_id.to_owned(),
+        name: acting
+            .managed
+            .as_ref()
+            .map_or_else(|| cluster_id.to_owned(), |managed| managed.name.clone()),
+    };
     let target = Target {
         org,
         record: acting.record,
@@ -281,6 +307,25 @@ pub(super) async fn act(
                 .map(|done| done.action.id)
         }
     };
+    let by = format!("Schedule \"{}\"", schedule.spec.name);
+    let notice = match (&done, schedule.spec.action) {
+        (Ok(_), ScheduleAction::Hibernate) => {
+            Some(NotificationEvent::cluster_hibernated(cluster.clone(), &by))
+        }
+        (Ok(_), ScheduleAction::Resume) => {
+            Some(NotificationEvent::cluster_resumed(cluster.clone()))
+        }
+        (Err(OpError::Platform(err)), action) => Some(NotificationEvent::action_failed(
+            cluster.clone(),
+            action_word(action),
+            &err.to_string(),
+            None,
+        )),
+        _ => None,
+    };
+    if let Some(notice) = notice {
+        crate::notify::publish(state, org, notice).await;
+    }
     let (status, action_id, error) = match done {
         Ok(action) => (OutcomeStatus::Completed, Some(action), None),
         Err(OpError::Platform(err)) => (OutcomeStatus::Failed, None, Some(err.to_string())),
@@ -301,4 +346,33 @@ pub(super) async fn act(
         status,
         error,
     }
+}
+
+fn action_word(action: ScheduleAction) -> &'static str {
+    match action {
+        ScheduleAction::Hibernate => "hibernate",
+        ScheduleAction::Resume => "resume",
+        ScheduleAction::Resize => "resize",
+    }
+}
+
+/// `completed: 3 done, 1 skipped` — what a run did, for its notification.
+fn execution_summary(execution: &ExecutionRecord) -> String {
+    let count = |wanted: OutcomeStatus| {
+        execution
+            .clusters
+            .iter()
+            .filter(|outcome| outcome.status == wanted)
+            .count()
+    };
+    let status = serde_json::to_value(execution.status)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    format!(
+        "{status}: {} done, {} failed, {} skipped",
+        count(OutcomeStatus::Completed),
+        count(OutcomeStatus::Failed),
+        count(OutcomeStatus::Skipped)
+    )
 }
