@@ -1044,3 +1044,33 @@ async fn a_schedule_run_left_running_is_settled_by_a_later_scan() {
     assert!(run.reason.unwrap().contains("interrupted"));
     assert!(run.finished_at.is_some());
 }
+
+#[tokio::test]
+async fn a_scan_lists_a_workspaces_active_runs_once_not_once_per_cluster() {
+    let app = spawn_app().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    let fake = FakeDatabricks::start().await;
+    let clusters: Vec<String> = (0..6).map(|n| seed(&fake, &format!("ETL {n}"))).collect();
+    fake.add_run(&clusters[1]);
+    fake.add_run(&clusters[1]);
+    fake.add_run(&clusters[4]);
+    connect(&app, &jane, &fake).await;
+    let org = org_of(&app, &jane).await;
+    fake.reset_calls();
+    scan_org(&app.state, &org).await.unwrap();
+    assert_eq!(fake.calls("/api/2.2/jobs/runs/list"), 1);
+    let active: Vec<u64> = futures::future::join_all(clusters.iter().map(|id| {
+        let app = &app;
+        let jane = &jane;
+        async move {
+            let metrics = get(app, &format!("/v1/monitoring/metrics/{id}"), &jane.token).await;
+            metrics.body["metrics"][0]["active_work"].as_u64().unwrap()
+        }
+    }))
+    .await;
+    assert_eq!(
+        active,
+        vec![0, 2, 0, 0, 1, 0],
+        "each cluster gets its own runs"
+    );
+}

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 
 use crate::AppState;
 use crate::domain::cluster_cost;
@@ -14,10 +14,6 @@ use crate::store::StoreResult;
 use crate::store::repos::clusters::{self as managed, ClusterRecord};
 use crate::store::repos::platforms::{self as platforms_repo, PlatformRecord};
 use crate::store::repos::watches::{self, WatchRecord};
-
-/// Activity reads in flight at once per platform: enough to scan a large workspace quickly,
-/// few enough to stay clear of the platforms' rate limits.
-const READS_PER_PLATFORM: usize = 8;
 
 /// One cluster as a scan found it.
 pub struct Observed {
@@ -109,26 +105,28 @@ pub async fn observe_org(
             Ok(clusters) => clusters,
             Err(err) => return Err((record, err.to_string())),
         };
-        let platform_ref = platform.as_ref();
-        let signals: Vec<(ClusterInfo, Option<UsageSignals>)> = futures::stream::iter(clusters)
+        let running: Vec<String> = clusters
+            .iter()
+            .filter(|info| info.state == ClusterState::Running)
+            .map(|info| info.id.clone())
+            .collect();
+        let mut read = platform.usage_of_many(&running).await.into_iter();
+        let signals: Vec<(ClusterInfo, Option<UsageSignals>)> = clusters
+            .into_iter()
             .map(|info| {
-                async move {
                 if info.state != ClusterState::Running {
                     return (info, None);
                 }
-                match platform_ref.usage(&info.id).await {
-                    Ok(signals) => (info, Some(signals)),
-                    Err(err) => {
+                match read.next() {
+                    Some(Ok(signals)) => (info, Some(signals)),
+                    Some(Err(err)) => {
                         tracing::warn!(cluster_id = %info.id, error = %err, "reading cluster activity failed");
                         (info, None)
                     }
+                    None => (info, None),
                 }
-                }
-                .boxed()
             })
-            .buffered(READS_PER_PLATFORM)
-            .collect()
-            .await;
+            .collect();
         Ok((record, platform, signals))
         }
         .boxed()

@@ -181,7 +181,7 @@ impl Databricks {
         self
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.host)
     }
 
@@ -270,7 +270,7 @@ impl Databricks {
 
     /// One API call with the workspace's credentials. An OAuth token the workspace rejects is
     /// dropped and replaced once, in case it was revoked before it expired.
-    async fn call<T: DeserializeOwned>(&self, request: Request) -> PlatformResult<T> {
+    pub(super) async fn call<T: DeserializeOwned>(&self, request: Request) -> PlatformResult<T> {
         let token = self.token().await?;
         let result = match self.rest.json(&request, Auth::Bearer(&token)).await {
             Err(PlatformError::Unauthorized(_))
@@ -373,7 +373,7 @@ impl Databricks {
         }
     }
 
-    async fn details(&self, id: &str) -> PlatformResult<Value> {
+    pub(super) async fn details(&self, id: &str) -> PlatformResult<Value> {
         self.call(Request::get(self.url("/api/2.1/clusters/get")).query("cluster_id", id))
             .await
     }
@@ -484,8 +484,13 @@ impl Databricks {
     }
 
     async fn active_runs(&self, id: &str) -> PlatformResult<(u32, Option<i64>)> {
-        let mut active = 0;
-        let mut latest_start = None;
+        Ok(runs_on(&self.all_active_runs().await?, id))
+    }
+
+    /// Every active run of the workspace: `runs/list` has no cluster filter, so a scan lists
+    /// them once and filters per cluster, rather than once per cluster.
+    async fn all_active_runs(&self) -> PlatformResult<Vec<Run>> {
+        let mut runs = Vec::new();
         let mut page_token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let mut request = Request::get(self.url("/api/2.2/jobs/runs/list"))
@@ -496,10 +501,7 @@ impl Databricks {
                 request = request.query("page_token", token);
             }
             let page: RunsPage = self.call(request).await?;
-            for run in page.runs.iter().filter(|run| run.uses(id)) {
-                active += 1;
-                latest_start = latest_start.max(run.start_time);
-            }
+            runs.extend(page.runs);
             match page.next_page_token.filter(|token| !token.is_empty()) {
                 Some(next) if Some(&next) == page_token.as_ref() => {
                     return Err(PlatformError::Protocol(
@@ -507,7 +509,7 @@ impl Databricks {
                     ));
                 }
                 Some(next) => page_token = Some(next),
-                None => return Ok((active, latest_start)),
+                None => return Ok(runs),
             }
         }
         Err(PlatformError::Protocol(
@@ -619,6 +621,42 @@ impl Platform for Databricks {
 
     async fn usage(&self, id: &str) -> PlatformResult<UsageSignals> {
         let (active_work, latest_run_start) = self.active_runs(id).await?;
+        self.signals(id, active_work, latest_run_start).await
+    }
+
+    async fn usage_of_many(&self, ids: &[String]) -> Vec<PlatformResult<UsageSignals>> {
+        let runs = match self.all_active_runs().await {
+            Ok(runs) => runs,
+            Err(err) => {
+                let message = err.to_string();
+                return ids
+                    .iter()
+                    .map(|_| Err(PlatformError::Unavailable(message.clone())))
+                    .collect();
+            }
+        };
+        use futures::{FutureExt, StreamExt};
+        // Built in a loop, not a closure, to keep the `Send` proof of a spawned scan.
+        let mut reads = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (active_work, latest_run_start) = runs_on(&runs, id);
+            reads.push(self.signals(id, active_work, latest_run_start).boxed());
+        }
+        futures::stream::iter(reads)
+            .buffered(super::USAGE_READS_AT_ONCE)
+            .collect()
+            .await
+    }
+}
+
+impl Databricks {
+    /// The rest of a cluster's signals, once its active runs are known.
+    async fn signals(
+        &self,
+        id: &str,
+        active_work: u32,
+        latest_run_start: Option<i64>,
+    ) -> PlatformResult<UsageSignals> {
         let last_event = self.last_event(id).await?;
         let last_activity = if active_work > 0 {
             Some(Utc::now())
@@ -634,6 +672,17 @@ impl Platform for Databricks {
             ..UsageSignals::default()
         })
     }
+}
+
+/// How many of `runs` use the cluster, and the latest start among them.
+fn runs_on(runs: &[Run], id: &str) -> (u32, Option<i64>) {
+    let mut active = 0;
+    let mut latest_start = None;
+    for run in runs.iter().filter(|run| run.uses(id)) {
+        active += 1;
+        latest_start = latest_start.max(run.start_time);
+    }
+    (active, latest_start)
 }
 
 fn stopped(state: ClusterState) -> bool {
@@ -674,7 +723,7 @@ fn estimated_ready_seconds(definition: &Value) -> u32 {
 }
 
 /// The user's spec as `clusters/get` returns it; else the create fields of the details.
-fn spec_of(details: &Value) -> Value {
+pub(super) fn spec_of(details: &Value) -> Value {
     if let Some(spec @ Value::Object(_)) = details.get("spec") {
         return spec.clone();
     }

@@ -67,6 +67,10 @@ pub enum PlatformError {
 
 pub type PlatformResult<T> = Result<T, PlatformError>;
 
+/// Activity reads in flight at once when a scan reads many clusters of one platform: enough to
+/// scan a large workspace quickly, few enough to stay clear of the platforms' rate limits.
+pub const USAGE_READS_AT_ONCE: usize = 8;
+
 /// One connected platform account (a Databricks workspace, an AWS account and region, a GCP
 /// project and region, a Synapse workspace). Implementations retry 429/5xx with backoff (honouring
 /// `Retry-After`), time out every call, cache tokens until they expire, and never put credentials
@@ -94,4 +98,19 @@ pub trait Platform: Send + Sync {
 
     /// Activity signals for idle detection.
     async fn usage(&self, id: &str) -> PlatformResult<UsageSignals>;
+
+    /// The signals of many clusters, in the order of `ids`, for a scan. Connectors whose API can
+    /// answer for many clusters at once (Databricks lists a workspace's active runs with no
+    /// cluster filter) override it; a single cluster's fresh read stays [`Platform::usage`].
+    async fn usage_of_many(&self, ids: &[String]) -> Vec<PlatformResult<UsageSignals>> {
+        use futures::StreamExt;
+        let mut reads = Vec::with_capacity(ids.len());
+        for id in ids {
+            reads.push(self.usage(id));
+        }
+        futures::stream::iter(reads)
+            .buffered(USAGE_READS_AT_ONCE)
+            .collect()
+            .await
+    }
 }
