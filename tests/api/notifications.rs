@@ -925,3 +925,55 @@ async fn manual_actions_and_schedule_runs_are_announced() {
     assert!(said[3].contains("resumed"), "{said:?}");
     assert!(said[4].contains("Morning"), "{said:?}");
 }
+
+/// The first scan of each UTC day tells the channels what hibernations saved.
+#[tokio::test]
+async fn the_first_scan_of_a_day_sends_the_savings_digest() {
+    use dtap_shared::monitor::scan_org;
+
+    let (app, receiver) = app_with_receiver().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    created(&app, &jane, slack(&receiver)).await;
+    let fake = FakeDatabricks::start().await;
+    let cluster = fake.add_cluster(json!({"cluster_name": "Reports", "node_type_id": "i3.xlarge",
+                                          "num_workers": 2, "aws_attributes": {"zone_id": "us-east-1a"}}));
+    let connected = post(
+        &app,
+        "/v1/platforms",
+        &jane.token,
+        json!({"type": "databricks", "name": "Prod", "region": "us-east-1",
+               "credentials": {"workspace_url": fake.url(), "token": fake.config().token}}),
+    )
+    .await;
+    assert_eq!(connected.status, StatusCode::CREATED, "{}", connected.body);
+    let org = org_of(&app, &jane).await;
+    let digests = |receiver: &FakeReceiver| -> Vec<String> {
+        receiver
+            .bodies(SLACK_PATH)
+            .iter()
+            .map(|body| body["text"].as_str().unwrap_or_default().to_owned())
+            .filter(|text| text.contains("saved"))
+            .collect()
+    };
+    // Nothing saved yet: no digest, even on the day's first scan.
+    scan_org(&app.state, &org).await.unwrap();
+    assert!(digests(&receiver).is_empty());
+    let down = post(
+        &app,
+        &format!("/v1/clusters/databricks/{cluster}/hibernate"),
+        &jane.token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(down.status, StatusCode::OK, "{}", down.body);
+
+    app.clock.advance(chrono::Duration::hours(24));
+    scan_org(&app.state, &org).await.unwrap();
+    // 24 h down at 3 × i3.xlarge = 0.936 USD/h.
+    let said = digests(&receiver);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains("$22.46 in the last 24 hours"), "{said:?}");
+    app.clock.advance(chrono::Duration::minutes(10));
+    scan_org(&app.state, &org).await.unwrap();
+    assert_eq!(digests(&receiver).len(), 1, "one digest a day");
+}

@@ -14,8 +14,8 @@ use crate::notify::{ClusterRef, NotificationEvent};
 use crate::operations::{self, Initiator, OpError, Target};
 use crate::store::repos::alerts::{self, AlertRecord, Severity};
 use crate::store::repos::metrics::{self, MetricPoint};
-use crate::store::repos::monitors;
 use crate::store::repos::watches::{self, WatchRecord};
+use crate::store::repos::{monitors, savings};
 
 /// Hibernations in flight at once in one org's scan.
 const ACTIONS_AT_ONCE: usize = 4;
@@ -169,8 +169,19 @@ async fn scan_leased(state: &AppState, org: &OrgId) -> anyhow::Result<ScanReport
             tracing::error!(org_id = %org, error = format!("{err:#}"), "evaluating schedule rules failed");
         }
     }
+    let today = now.date_naive();
+    let digest_due = monitor.last_digest_on != Some(today);
+    if digest_due && let Some(digest) = savings_digest(state, org, now).await? {
+        outbox.publish(digest);
+    }
     outbox.send(state, org).await;
-    monitors::modify(store, org, now, |record| record.last_scan_at = Some(now)).await?;
+    monitors::modify(store, org, now, |record| {
+        record.last_scan_at = Some(now);
+        if digest_due {
+            record.last_digest_on = Some(today);
+        }
+    })
+    .await?;
     tracing::info!(org_id = %org, clusters = report.clusters_seen, idle = report.idle, hibernated = report.hibernated.len(), failed = report.failed, "scan finished");
     Ok(report)
 }
@@ -180,6 +191,28 @@ pub fn rule_of(config: &MonitoringConfig) -> IdleRule {
         threshold_pct: config.idle_threshold_pct,
         threshold_minutes: config.idle_threshold_minutes,
     }
+}
+
+/// The day's savings digest, sent by the first scan of each UTC day; none until something has
+/// been saved.
+async fn savings_digest(
+    state: &AppState,
+    org: &OrgId,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<NotificationEvent>> {
+    let store = state.store.as_ref();
+    let total = savings::summary(store, org, now).await?;
+    if total.total_saved_usd <= 0.0 {
+        return Ok(None);
+    }
+    let before = savings::summary(store, org, now - chrono::Duration::hours(24)).await?;
+    Ok(Some(NotificationEvent::savings_digest(
+        total.total_saved_usd - before.total_saved_usd,
+        total.idle_hours_eliminated - before.idle_hours_eliminated,
+        total.total_saved_usd,
+        total.co2_reduced_kg,
+        total.water_saved_gallons,
+    )))
 }
 
 /// The cluster as notifications name it.

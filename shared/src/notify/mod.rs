@@ -192,6 +192,28 @@ impl NotificationEvent {
         .fact("Schedule id", schedule_id)
     }
 
+    /// The day's savings: what hibernations saved in the last 24 hours, and in all.
+    pub fn savings_digest(
+        day_usd: f64,
+        day_hours: f64,
+        total_usd: f64,
+        total_co2_kg: f64,
+        total_water_gallons: f64,
+    ) -> Self {
+        Self::new(
+            EventKind::SavingsDigest,
+            Severity::Info,
+            "Daily savings",
+            format!(
+                "Hibernated clusters saved ${day_usd:.2} in the last 24 hours ({day_hours:.1} idle hours eliminated); ${total_usd:.2} in all."
+            ),
+        )
+        .fact("Saved, last 24 h", format!("${day_usd:.2}"))
+        .fact("Saved in all", format!("${total_usd:.2}"))
+        .fact("CO2 avoided in all", format!("{total_co2_kg:.2} kg"))
+        .fact("Water saved in all", format!("{total_water_gallons:.1} gal"))
+    }
+
     /// The PagerDuty incident key: org, event, cluster and episode (or the time, for events
     /// without an episode), hashed to a fixed length.
     pub fn dedup_key(&self, org: &OrgId) -> String {

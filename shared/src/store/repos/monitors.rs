@@ -24,6 +24,9 @@ pub struct MonitorRecord {
     pub last_scan_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub paused_at: Option<DateTime<Utc>>,
+    /// The UTC day the last savings digest went out for.
+    #[serde(default)]
+    pub last_digest_on: Option<chrono::NaiveDate>,
     pub updated_at: DateTime<Utc>,
     /// 0 for a record not stored yet.
     #[serde(default)]
@@ -40,6 +43,7 @@ impl MonitorRecord {
             next_scan_at: now,
             last_scan_at: None,
             paused_at: None,
+            last_digest_on: None,
             updated_at: now,
             version: 0,
         }

@@ -23,8 +23,9 @@ impl SavingsSummary {
         let (Some(start), Some(rates)) = (action.completed_at, action.rates) else {
             return;
         };
-        // A hibernation still under way has saved up to now, and keeps saving.
-        let end = action.resumed_at.unwrap_or(now);
+        // A hibernation still under way has saved up to now, and keeps saving; one resumed
+        // after `now` counts up to `now` (a summary as of an earlier moment).
+        let end = action.resumed_at.map_or(now, |resumed| resumed.min(now));
         let hours = (end - start).num_seconds().max(0) as f64 / 3600.0;
         self.idle_hours_eliminated += hours;
         self.total_saved_usd += rates.hourly_cost_usd * hours;
