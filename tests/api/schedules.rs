@@ -1027,3 +1027,41 @@ fn the_sample_schedule_due_event_is_a_schedule_run() {
     scan["detail-type"] = json!("ScanRequested");
     assert!(ScheduleRun::from_event(&scan).is_none());
 }
+
+#[tokio::test]
+async fn an_org_holds_at_most_500_schedules() {
+    use dtap_shared::domain::ids::ScheduleId;
+    use dtap_shared::store::repos::schedules;
+
+    let app = spawn_app().await;
+    let jane = app.signed_up("jane@acme.com").await;
+    let fake = FakeDatabricks::start().await;
+    let cluster = seed(&fake, "Nightly");
+    connect(&app, &jane, &fake).await;
+    let body = json!({"name": "Night", "type": "time", "cron": "0 22 * * *",
+                      "cluster_ids": [cluster], "action": "hibernate"});
+    let first = create(&app, &jane, body.clone()).await;
+    let store = app.state.store.as_ref();
+    let listed = get(&app, "/v1/orgs", &jane.token).await;
+    let slug = listed.body["data"][0]["slug"].as_str().unwrap().to_owned();
+    let org = dtap_shared::store::repos::orgs::find_by_slug(
+        store,
+        &dtap_shared::domain::slug::OrgSlug::parse("slug", &slug).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .id;
+    let template = schedules::get(store, &org, &ScheduleId::parse(&first).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    for _ in 1..500 {
+        let mut copy = template.clone();
+        copy.id = ScheduleId::generate();
+        schedules::create(store, &copy).await.unwrap();
+    }
+    post(&app, "/v1/schedules", &jane.token, body)
+        .await
+        .assert_error(409, "CONFLICT");
+}

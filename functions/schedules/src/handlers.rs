@@ -55,6 +55,10 @@ fn next_run(spec: &ScheduleSpec, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         .and_then(|when| when.next_run_after(now))
 }
 
+/// More schedules than this in one org is a sign of a script gone wrong; each costs the ticker and
+/// the scanner work.
+const MAX_SCHEDULES_PER_ORG: usize = 500;
+
 /// Create a schedule (admins and owners). `time` schedules need `cron` (and take `timezone`,
 /// default UTC, and `exclude_dates`); `idle` and `cost` schedules need `threshold`; `resize`
 /// needs `target_nodes`. Every cluster id must be a cluster of the organization.
@@ -68,6 +72,7 @@ fn next_run(spec: &ScheduleSpec, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         (status = 201, description = "Created", body = ScheduleView),
         (status = 400, description = "A field is missing, invalid, or names an unknown cluster"),
         (status = 403, description = "The caller is not an admin"),
+        (status = 409, description = "The organization has 500 schedules already"),
         (status = 502, description = "A platform could not be asked whether a cluster exists"),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -78,6 +83,11 @@ pub async fn create_schedule(
     ApiJson(body): ApiJson<ScheduleBody>,
 ) -> ApiResult<Created<ScheduleView>> {
     let spec = ScheduleSpec::parse(&body)?;
+    if schedules::list(state.store.as_ref(), &auth.org.id).await?.len() >= MAX_SCHEDULES_PER_ORG {
+        return Err(ApiError::Conflict(format!(
+            "an organization may have at most {MAX_SCHEDULES_PER_ORG} schedules; delete one first"
+        )));
+    }
     let clusters = resolve(&state, &auth.org.id, &spec).await?;
     let now = state.clock.now();
     let record = ScheduleRecord {
