@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod domain;
+pub mod insights;
 pub mod mail;
 pub mod monitor;
 pub mod notify;

@@ -26,9 +26,11 @@ pub fn all_routes() -> Routes {
         .merge(dtap_orgs::routes())
         .merge(dtap_platforms::routes())
         .merge(dtap_clusters::routes())
+        .merge(dtap_insights::routes())
+        .merge(dtap_warm_pools::routes())
         .merge(dtap_monitoring::routes())
-        .merge(dtap_schedules::routes())
         .merge(dtap_notifications::routes())
+        .merge(dtap_schedules::routes())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -102,6 +102,39 @@ pub fn instance(name: &str) -> Option<InstanceType> {
         })
 }
 
+/// The family of a type, for right-sizing within it: AWS the part before the dot (`i3`, `m5a`),
+/// GCP the part before the size (`n2-highmem`), Azure the name with its size digits replaced
+/// (`Standard_DS#_v2`, `Standard_E#s_v3`). `None` for a type the catalog does not know.
+pub fn family(name: &str) -> Option<String> {
+    let instance = instance(name)?;
+    Some(match instance.provider {
+        Provider::Aws => name.split('.').next().unwrap_or(name).to_owned(),
+        Provider::Gcp => name
+            .rsplit_once('-')
+            .map_or(name, |(family, _)| family)
+            .to_owned(),
+        Provider::Azure => {
+            let start = name.find(|c: char| c.is_ascii_digit())?;
+            let end = name[start..]
+                .find(|c: char| !c.is_ascii_digit())
+                .map_or(name.len(), |offset| start + offset);
+            format!("{}#{}", &name[..start], &name[end..])
+        }
+    })
+}
+
+/// Every type of the catalog in the same family as `name` (itself included).
+pub fn same_family(name: &str) -> Vec<InstanceType> {
+    let Some(wanted) = family(name) else {
+        return Vec::new();
+    };
+    TYPES
+        .iter()
+        .filter(|row| family(row.0).as_deref() == Some(wanted.as_str()))
+        .filter_map(|row| instance(row.0))
+        .collect()
+}
+
 /// An hourly price and where it was taken from.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Price {
@@ -196,6 +229,30 @@ mod tests {
         assert_eq!(instance("Standard_E8s_v3").unwrap().memory_gib, 64.0);
         assert_eq!(instance("n2-standard-4").unwrap().provider, Provider::Gcp);
         assert_eq!(instance("x9.mega"), None);
+    }
+
+    #[test]
+    fn families_group_the_sizes_of_one_line() {
+        assert_eq!(family("i3.2xlarge").as_deref(), Some("i3"));
+        assert_eq!(family("m5a.xlarge").as_deref(), Some("m5a"));
+        assert_eq!(family("n2-highmem-8").as_deref(), Some("n2-highmem"));
+        assert_eq!(
+            family("Standard_DS4_v2").as_deref(),
+            Some("Standard_DS#_v2")
+        );
+        assert_eq!(
+            family("Standard_E64s_v3").as_deref(),
+            Some("Standard_E#s_v3")
+        );
+        assert_eq!(family("x9.mega"), None);
+        let names: Vec<_> = same_family("i3.xlarge").iter().map(|t| t.name).collect();
+        assert_eq!(names, ["i3.large", "i3.xlarge", "i3.2xlarge", "i3.4xlarge"]);
+        let e_v3: Vec<_> = same_family("Standard_E8s_v3")
+            .iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(e_v3, ["Standard_E8s_v3", "Standard_E64s_v3"]);
+        assert_eq!(same_family("m5.large").len(), 4);
     }
 
     #[test]

@@ -80,6 +80,11 @@ id_type!(
     "dlv_"
 );
 id_type!(
+    /// A warm pool configuration (on Databricks, an instance pool kept in step with it).
+    WarmPoolId,
+    "wp_"
+);
+id_type!(
     /// Orders a user's memberships by the time they joined (the first is the default org).
     MembershipId,
     "mem_"

@@ -5,12 +5,14 @@
 
 mod connect;
 mod hibernate;
+mod reconfigure;
 mod recover;
 mod resize;
 mod resume;
 
-pub use connect::connect_record;
+pub use connect::{connect_databricks, connect_record};
 pub use hibernate::{Hibernation, hibernate};
+pub use reconfigure::reconfigure;
 pub use recover::{ABANDONED_AFTER_MINUTES, Recovered, recover_abandoned};
 pub use resize::{Resizing, resize};
 pub use resume::{Resumption, resume};

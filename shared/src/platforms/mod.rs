@@ -5,6 +5,7 @@
 pub mod connect;
 pub mod credentials;
 pub mod databricks;
+pub mod databricks_pools;
 pub mod dataproc;
 pub mod emr;
 pub mod http;

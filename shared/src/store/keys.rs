@@ -4,6 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::Key;
 use crate::domain::email::Email;
+use crate::domain::ids::WarmPoolId;
 use crate::domain::ids::{
     ActionId, AlertId, ApiKeyId, DeliveryId, ExecutionId, InviteId, MembershipId,
     NotificationChannelId, OrgId, PlatformId, ScheduleId, UserId,
@@ -328,6 +329,15 @@ pub fn open_incidents_prefix(platform: &PlatformId, cluster_id: &str) -> String 
     format!("INCIDENT#{platform}#{cluster_id}#")
 }
 
+/// A warm pool configuration of an org.
+pub fn warm_pool(org: &OrgId, id: &WarmPoolId) -> Key {
+    Key::new(format!("ORG#{org}"), format!("WARMPOOL#{id}"))
+}
+
+pub fn warm_pools_prefix() -> &'static str {
+    "WARMPOOL#"
+}
+
 /// A password-reset token, found by the hash of the token.
 pub fn reset_token(fingerprint: &str) -> Key {
     Key::new(format!("RESET#{fingerprint}"), "TOKEN")
@@ -480,6 +490,20 @@ mod tests {
         );
         // Channel and delivery prefixes do not overlap.
         assert!(!key.sk.starts_with(notification_channels_prefix()));
+    }
+
+    #[test]
+    fn warm_pool_keys_have_the_documented_shapes() {
+        let org = OrgId::parse("org_01hzy8k7m3q4w5e6r7t8y9u0ib").unwrap();
+        let id = WarmPoolId::parse("wp_01hzy8k7m3q4w5e6r7t8y9u0ic").unwrap();
+        assert_eq!(
+            warm_pool(&org, &id),
+            Key::new(
+                "ORG#org_01hzy8k7m3q4w5e6r7t8y9u0ib",
+                "WARMPOOL#wp_01hzy8k7m3q4w5e6r7t8y9u0ic"
+            )
+        );
+        assert!(warm_pool(&org, &id).sk.starts_with(warm_pools_prefix()));
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! answered with the aggregates it names (`avg_cpu_pct`, `p95_cpu_pct`, `avg_mem_pct`,
 //! `node_minutes`, `cluster_id`) from what [`FakeDatabricks::set_utilization`] set for that cluster.
 //! Anything else ends FAILED, with HTTP 200, as Databricks reports statement failures.
+//!
+//! Instance pools 2.0 (`/api/2.0/instance-pools/{create,get,list,edit,delete}`) are kept per
+//! workspace with unique names and `stats` that tests set ([`FakeDatabricks::set_pool_stats`]);
+//! `clusters/edit` replaces a cluster's spec (a running cluster restarts, as on Databricks), and
+//! [`FakeDatabricks::add_event`] adds events of any type at any time (pool claims, lost nodes).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -330,6 +335,48 @@ impl FakeDatabricks {
     }
 
     /// The id of the workspace's SQL warehouse; statements on any other warehouse end FAILED.
+    /// Adds an event to a cluster's history (`type` as Databricks names it, `at_ms` epoch ms);
+    /// events list in time order.
+    pub fn add_event(&self, cluster_id: &str, at_ms: i64, kind: &'static str) {
+        if let Some(cluster) = self.lock().clusters.get_mut(cluster_id) {
+            cluster.events.push((at_ms, kind));
+            cluster.events.sort_by_key(|(at, _)| *at);
+        }
+    }
+
+    /// Sets the `stats` of an instance pool (used, idle, pending used, pending idle).
+    pub fn set_pool_stats(
+        &self,
+        pool_id: &str,
+        used: u32,
+        idle: u32,
+        pending_used: u32,
+        pending_idle: u32,
+    ) {
+        if let Some(pool) = self.lock().pools.get_mut(pool_id) {
+            pool.insert(
+                "stats".to_owned(),
+                json!({"used_count": used, "idle_count": idle,
+                       "pending_used_count": pending_used, "pending_idle_count": pending_idle}),
+            );
+        }
+    }
+
+    /// An instance pool as `instance-pools/get` answers it; `None` once deleted.
+    pub fn pool(&self, pool_id: &str) -> Option<Value> {
+        self.lock().pools.get(pool_id).cloned().map(Value::Object)
+    }
+
+    /// Instance pools that exist.
+    pub fn pool_count(&self) -> usize {
+        self.lock().pools.len()
+    }
+
+    /// How many times `clusters/edit` changed the cluster.
+    pub fn edits(&self, cluster_id: &str) -> u32 {
+        self.lock().edits.get(cluster_id).copied().unwrap_or(0)
+    }
+
     pub fn warehouse_id(&self) -> &str {
         WAREHOUSE_ID
     }
@@ -380,6 +427,9 @@ struct Workspace {
     next_statement: u64,
     statement_log: Vec<Value>,
     cancellations: u32,
+    pools: BTreeMap<String, Map<String, Value>>,
+    next_pool: u64,
+    edits: HashMap<String, u32>,
 }
 
 struct FakeStatement {
@@ -459,6 +509,9 @@ impl Workspace {
             next_statement: 0,
             statement_log: Vec::new(),
             cancellations: 0,
+            pools: BTreeMap::new(),
+            next_pool: 0,
+            edits: HashMap::new(),
         }
     }
 
@@ -597,6 +650,12 @@ fn router(state: Arc<Mutex<Workspace>>) -> Router {
         .route("/api/2.1/clusters/create", post(create))
         .route("/api/2.1/clusters/resize", post(resize))
         .route("/api/2.1/clusters/events", post(events))
+        .route("/api/2.1/clusters/edit", post(edit))
+        .route("/api/2.0/instance-pools/create", post(create_pool))
+        .route("/api/2.0/instance-pools/get", get(get_pool))
+        .route("/api/2.0/instance-pools/list", get(list_pools))
+        .route("/api/2.0/instance-pools/edit", post(edit_pool))
+        .route("/api/2.0/instance-pools/delete", post(delete_pool))
         .route("/api/2.2/jobs/runs/list", get(runs))
         .route("/api/2.0/sql/statements", post(execute_statement))
         .route("/api/2.0/sql/statements/{statement_id}", get(get_statement))
@@ -986,6 +1045,197 @@ async fn events(State(state): Shared, axum::Json(request): axum::Json<EventsRequ
         body["next_page_token"] = json!(format!("offset-{}", offset + size));
     }
     axum::Json(body).into_response()
+}
+
+/// `clusters/edit`: the body is the cluster's whole new spec. A terminated cluster stays
+/// terminated; a running one restarts.
+async fn edit(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Response {
+    let Some(id) = cluster_id_of(&body) else {
+        return missing_cluster_id();
+    };
+    let Value::Object(mut spec) = body else {
+        return missing_cluster_id();
+    };
+    spec.remove("cluster_id");
+    if !spec.contains_key("node_type_id") || !spec.contains_key("spark_version") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "edit needs the whole spec: node_type_id and spark_version are required",
+        );
+    }
+    let mut workspace = lock(&state);
+    let Some(cluster) = workspace.clusters.get_mut(&id) else {
+        return purged(&id);
+    };
+    if !matches!(cluster.state, "RUNNING" | "TERMINATED") {
+        let message = format!("Cluster {id} is in unexpected state {}.", cluster.state);
+        return error(StatusCode::BAD_REQUEST, "INVALID_STATE", &message);
+    }
+    cluster.spec = spec;
+    cluster.events.push((now_ms(), "EDITED"));
+    if cluster.state == "RUNNING" {
+        cluster.enter("RESTARTING", None);
+        cluster.enter("RUNNING", None);
+    }
+    *workspace.edits.entry(id).or_default() += 1;
+    axum::Json(json!({})).into_response()
+}
+
+fn pool_fields(body: &Value) -> Result<Map<String, Value>, Box<Response>> {
+    let Value::Object(fields) = body else {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "body must be an object",
+        )));
+    };
+    let name = fields
+        .get("instance_pool_name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if name.is_empty() || name.len() > 100 {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "instance_pool_name must be 1-100 characters",
+        )));
+    }
+    if fields.get("node_type_id").and_then(Value::as_str).is_none() {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "node_type_id is required",
+        )));
+    }
+    let min = fields
+        .get("min_idle_instances")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if let Some(max) = fields.get("max_capacity").and_then(Value::as_u64)
+        && min > max
+    {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "min_idle_instances must not exceed max_capacity",
+        )));
+    }
+    Ok(fields.clone())
+}
+
+fn no_such_pool(id: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+        &format!("Instance pool {id} does not exist"),
+    )
+}
+
+async fn create_pool(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Response {
+    let mut fields = match pool_fields(&body) {
+        Ok(fields) => fields,
+        Err(response) => return *response,
+    };
+    let mut workspace = lock(&state);
+    let name = fields["instance_pool_name"].clone();
+    if workspace
+        .pools
+        .values()
+        .any(|pool| pool["instance_pool_name"] == name)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "RESOURCE_ALREADY_EXISTS",
+            "an instance pool with this name already exists",
+        );
+    }
+    workspace.next_pool += 1;
+    let id = format!(
+        "1204-{:06}-pool{:04}",
+        workspace.next_pool,
+        workspace.next_pool % 10_000
+    );
+    fields.insert("instance_pool_id".to_owned(), json!(id));
+    fields.insert("state".to_owned(), json!("ACTIVE"));
+    fields.entry("min_idle_instances").or_insert(json!(0));
+    fields.insert(
+        "stats".to_owned(),
+        json!({"used_count": 0, "idle_count": 0, "pending_used_count": 0, "pending_idle_count": 0}),
+    );
+    workspace.pools.insert(id.clone(), fields);
+    axum::Json(json!({ "instance_pool_id": id })).into_response()
+}
+
+#[derive(Deserialize)]
+struct PoolQuery {
+    instance_pool_id: String,
+}
+
+async fn get_pool(State(state): Shared, Query(query): Query<PoolQuery>) -> Response {
+    match lock(&state).pools.get(&query.instance_pool_id) {
+        Some(pool) => axum::Json(Value::Object(pool.clone())).into_response(),
+        None => no_such_pool(&query.instance_pool_id),
+    }
+}
+
+async fn list_pools(State(state): Shared) -> Response {
+    let pools: Vec<Value> = lock(&state)
+        .pools
+        .values()
+        .cloned()
+        .map(Value::Object)
+        .collect();
+    axum::Json(json!({ "instance_pools": pools })).into_response()
+}
+
+async fn edit_pool(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Response {
+    let fields = match pool_fields(&body) {
+        Ok(fields) => fields,
+        Err(response) => return *response,
+    };
+    let Some(id) = fields
+        .get("instance_pool_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "instance_pool_id is required",
+        );
+    };
+    let mut workspace = lock(&state);
+    let Some(pool) = workspace.pools.get_mut(&id) else {
+        return no_such_pool(&id);
+    };
+    if pool.get("node_type_id") != fields.get("node_type_id") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "node_type_id of an instance pool cannot be changed",
+        );
+    }
+    for (key, value) in fields {
+        if key != "stats" && key != "state" {
+            pool.insert(key, value);
+        }
+    }
+    axum::Json(json!({})).into_response()
+}
+
+async fn delete_pool(State(state): Shared, axum::Json(body): axum::Json<Value>) -> Response {
+    let Some(id) = body.get("instance_pool_id").and_then(Value::as_str) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "instance_pool_id is required",
+        );
+    };
+    match lock(&state).pools.remove(id) {
+        Some(_) => axum::Json(json!({})).into_response(),
+        None => no_such_pool(id),
+    }
 }
 
 #[derive(Deserialize)]

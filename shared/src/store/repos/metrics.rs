@@ -66,6 +66,41 @@ pub async fn record(
     table.put(item, Condition::Always).await
 }
 
+/// Writes many points of one cluster (imports, benchmarks): the same items as [`record`] writes
+/// one by one, in transactions of at most 25 (the store's limit, as DynamoDB's).
+pub async fn record_batch(
+    table: &dyn Table,
+    org: &OrgId,
+    platform: &PlatformId,
+    cluster_id: &str,
+    points: &[MetricPoint],
+) -> StoreResult<()> {
+    let mut ops = Vec::with_capacity(points.len());
+    for point in points {
+        let stored = Stored {
+            point: point.clone(),
+            platform: platform.clone(),
+        };
+        let expires = point.timestamp + Duration::days(RETENTION_DAYS);
+        let item = Item::from_record(
+            keys::metric(org, cluster_id, point.timestamp, platform),
+            &stored,
+        )
+        .map_err(StoreError::Backend)?
+        .expiring_at(expires.timestamp());
+        ops.push(crate::store::WriteOp::Put {
+            item,
+            condition: Condition::Always,
+        });
+    }
+    while !ops.is_empty() {
+        let rest = ops.split_off(ops.len().min(25));
+        table.transact(ops).await?;
+        ops = rest;
+    }
+    Ok(())
+}
+
 /// The cluster's points from `since` to `until`, oldest first.
 pub async fn between(
     table: &dyn Table,

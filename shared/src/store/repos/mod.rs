@@ -18,4 +18,5 @@ pub mod savings;
 pub mod schedules;
 pub mod usage;
 pub mod users;
+pub mod warm_pools;
 pub mod watches;
