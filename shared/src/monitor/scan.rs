@@ -169,6 +169,11 @@ async fn scan_leased(state: &AppState, org: &OrgId) -> anyhow::Result<ScanReport
             tracing::error!(org_id = %org, error = format!("{err:#}"), "evaluating schedule rules failed");
         }
     }
+    // Right-sizing and spot failover, when the org turned them on (they check pause and
+    // exclusions themselves, and plan only when automation may not act).
+    if let Err(err) = crate::insights::automate(state, org, &observation, &monitor).await {
+        tracing::error!(org_id = %org, error = format!("{err:#}"), "automatic right-sizing / spot failover failed");
+    }
     let today = now.date_naive();
     let digest_due = monitor.last_digest_on != Some(today);
     if digest_due && let Some(digest) = savings_digest(state, org, now).await? {
