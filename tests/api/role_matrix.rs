@@ -140,7 +140,7 @@ async fn every_role_gets_the_contracts_answer_on_every_endpoint() {
     next_minute();
 
     // Endpoints that change nothing, or only the caller's own things: one call per role.
-    let reads: [(Method, &str, Option<Value>, Role); 20] = [
+    let reads: [(Method, &str, Option<Value>, Role); 26] = [
         (Method::GET, "/v1/account", None, Role::Viewer),
         (Method::GET, "/v1/account/usage", None, Role::Viewer),
         (Method::GET, "/v1/account/billing", None, Role::Owner),
@@ -191,6 +191,12 @@ async fn every_role_gets_the_contracts_answer_on_every_endpoint() {
             Some(json!({"idle_threshold_minutes": 30})),
             Role::Member,
         ),
+        (Method::GET, "/v1/insights", None, Role::Viewer),
+        (Method::GET, "/v1/insights/rightsizing", None, Role::Viewer),
+        (Method::GET, "/v1/clusters/predictions", None, Role::Viewer),
+        (Method::GET, "/v1/warm-pools", None, Role::Viewer),
+        (Method::GET, "/v1/warm-pools/status", None, Role::Viewer),
+        (Method::GET, "/v1/notifications/channels", None, Role::Viewer),
     ];
     for (method, path, body, minimum) in reads {
         next_minute();
