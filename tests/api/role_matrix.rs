@@ -196,7 +196,12 @@ async fn every_role_gets_the_contracts_answer_on_every_endpoint() {
         (Method::GET, "/v1/clusters/predictions", None, Role::Viewer),
         (Method::GET, "/v1/warm-pools", None, Role::Viewer),
         (Method::GET, "/v1/warm-pools/status", None, Role::Viewer),
-        (Method::GET, "/v1/notifications/channels", None, Role::Viewer),
+        (
+            Method::GET,
+            "/v1/notifications/channels",
+            None,
+            Role::Viewer,
+        ),
     ];
     for (method, path, body, minimum) in reads {
         next_minute();

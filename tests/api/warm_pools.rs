@@ -102,7 +102,7 @@ async fn a_warm_pool_round_trips_through_a_databricks_instance_pool() {
     assert_eq!(listed.body["data"][0]["status"], "ready");
 
     // 4 idle + 2 used; claims: the fake's creation (CREATING → RUNNING, 300 s), the start 12 s,
-    // the upsize 8 s: (300 + 12 + 8) / 3 = 106.7 s.
+    // the upsize 8 s: (300 + 12 + 8) / 3 = 106.7 s, answered in whole seconds.
     let status = get(&app, "/v1/warm-pools/status", &jane.token).await;
     assert_eq!(status.status, StatusCode::OK, "{}", status.body);
     let status = &status.body["data"];
@@ -111,7 +111,7 @@ async fn a_warm_pool_round_trips_through_a_databricks_instance_pool() {
     assert_eq!(status["in_use"], 2);
     assert_eq!(status["pending"], 1);
     assert_eq!(status["claims_measured"], 3);
-    assert_eq!(status["avg_claim_time_seconds"], 106.7);
+    assert_eq!(status["avg_claim_time_seconds"], 107);
 
     let one = get(&app, &format!("/v1/warm-pools/{id}"), &jane.token).await;
     assert_eq!(one.status, StatusCode::OK, "{}", one.body);

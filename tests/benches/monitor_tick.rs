@@ -526,7 +526,7 @@ async fn add_org(state: &AppState, index: usize, per_org: usize) -> Org {
     monitors::ensure(store, &org.id, now)
         .await
         .expect("monitor");
-    let auto_hibernate = index % 2 == 0;
+    let auto_hibernate = index.is_multiple_of(2);
     monitors::modify(store, &org.id, now, |monitor| {
         monitor.config.auto_hibernate = auto_hibernate;
         monitor.config.idle_threshold_minutes = IDLE_THRESHOLD_MINUTES;

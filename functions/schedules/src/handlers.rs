@@ -83,7 +83,11 @@ pub async fn create_schedule(
     ApiJson(body): ApiJson<ScheduleBody>,
 ) -> ApiResult<Created<ScheduleView>> {
     let spec = ScheduleSpec::parse(&body)?;
-    if schedules::list(state.store.as_ref(), &auth.org.id).await?.len() >= MAX_SCHEDULES_PER_ORG {
+    if schedules::list(state.store.as_ref(), &auth.org.id)
+        .await?
+        .len()
+        >= MAX_SCHEDULES_PER_ORG
+    {
         return Err(ApiError::Conflict(format!(
             "an organization may have at most {MAX_SCHEDULES_PER_ORG} schedules; delete one first"
         )));

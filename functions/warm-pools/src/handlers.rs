@@ -98,9 +98,10 @@ pub struct PoolsStatus {
     /// Nodes still being provisioned (for the pool or for a cluster).
     pending: u32,
     /// Mean seconds a cluster drawing on a pool waited for its nodes over the last 7 days, from
-    /// its events (start → RUNNING, RESIZING → UPSIZE_COMPLETED); null when none was seen.
-    #[schema(example = 12.0)]
-    avg_claim_time_seconds: Option<f64>,
+    /// its events (start → RUNNING, RESIZING → UPSIZE_COMPLETED), rounded to whole seconds as
+    /// documented; null when none was seen.
+    #[schema(example = 12)]
+    avg_claim_time_seconds: Option<u64>,
     claims_measured: usize,
     pools: usize,
     /// Pools whose platform did not answer; they are not in the counts.
@@ -392,7 +393,7 @@ pub async fn pools_status(
     status.claims_measured = claims.len();
     if !claims.is_empty() {
         let mean = claims.iter().sum::<f64>() / claims.len() as f64;
-        status.avg_claim_time_seconds = Some((mean * 10.0).round() / 10.0);
+        status.avg_claim_time_seconds = Some(mean.round() as u64);
     }
     Ok(Envelope(status))
 }
