@@ -106,6 +106,7 @@ conformance!(
     index_queries_select_order_and_paginate,
     expired_items_are_absent,
     foreign_cursors_are_rejected,
+    bulk_puts_write_every_item_with_its_index_and_expiry,
 );
 
 // ------------------------------------------------------------------------------------- helpers
@@ -944,4 +945,46 @@ async fn foreign_cursors_are_rejected(table: Arc<dyn Table>) {
     // Tokens that are not cursors at all never reach a backend.
     assert!(Cursor::parse("not-a-cursor").is_none());
     assert!(Cursor::parse("").is_none());
+}
+
+async fn bulk_puts_write_every_item_with_its_index_and_expiry(table: Arc<dyn Table>) {
+    let now = dtap_shared::store::unix_now();
+    // 60 items: more than one BatchWriteItem call (25 each), one of them already expired.
+    let items: Vec<Item> = (0..60)
+        .map(|n| {
+            let item = Item::new(Key::new("BULK#1", format!("ITEM#{n:03}")))
+                .with_gsi1(Key::new("BULKIDX#1", format!("{n:03}")))
+                .with_attr("n", n)
+                .expiring_at(now + 3600);
+            if n == 7 {
+                item.expiring_at(now - 10)
+            } else {
+                item
+            }
+        })
+        .collect();
+    let replaced = Item::new(Key::new("BULK#1", "ITEM#001")).with_attr("n", -1);
+    table.put(replaced, Condition::Always).await.unwrap();
+    table.put_all(items.clone()).await.unwrap();
+    let stored = all_pages(
+        table.as_ref(),
+        Query::partition(Index::Primary, "BULK#1").limit(1000),
+    )
+    .await
+    .concat();
+    assert_eq!(stored.len(), 59, "every item but the expired one");
+    assert_eq!(stored[1], items[1], "a bulk put replaces the item whole");
+    let indexed = all_pages(
+        table.as_ref(),
+        Query::partition(Index::Gsi1, "BULKIDX#1").limit(1000),
+    )
+    .await
+    .concat();
+    assert_eq!(indexed.len(), 59);
+    table.put_all(Vec::new()).await.unwrap();
+    let twice = vec![items[0].clone(), items[0].clone()];
+    assert!(
+        table.put_all(twice).await.is_err(),
+        "the same key twice is refused"
+    );
 }

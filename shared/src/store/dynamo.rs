@@ -21,9 +21,9 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
-    Update,
+    IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest,
+    ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    TransactWriteItem, Update, WriteRequest,
 };
 use serde_json::{Map, Number, Value};
 
@@ -194,6 +194,11 @@ where
         },
     }
 }
+
+/// BatchWriteItem's limit per call.
+const BATCH_WRITE_ITEMS: usize = 25;
+/// Retries of unprocessed items (50 ms, 100 ms, … backoff).
+const BATCH_WRITE_RETRIES: u32 = 5;
 
 fn sdk_error<E>(operation: &str, err: SdkError<E, HttpResponse>) -> StoreError
 where
@@ -926,6 +931,55 @@ impl Table for DynamoTable {
         Err(StoreError::backend(anyhow::anyhow!(
             "counter `{attribute}` kept expiring and reviving; gave up after {ADD_ATTEMPTS} attempts"
         )))
+    }
+
+    /// BatchWriteItem, 25 items a call (its limit); what DynamoDB leaves unprocessed (throttling)
+    /// is sent again with backoff, a few times, before it is an error.
+    async fn put_all(&self, items: Vec<Item>) -> StoreResult<()> {
+        let mut seen = std::collections::HashSet::new();
+        if !items.iter().all(|item| seen.insert(&item.key)) {
+            return Err(StoreError::backend(anyhow::anyhow!(
+                "a batch puts the same item twice"
+            )));
+        }
+        for chunk in items.chunks(BATCH_WRITE_ITEMS) {
+            let mut pending = chunk
+                .iter()
+                .map(|item| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(item_to_attributes(item)?))
+                        .build()
+                        .map_err(StoreError::backend)?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let answer = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table_name, pending)
+                    .send()
+                    .await
+                    .map_err(|err| sdk_error("BatchWriteItem", err))?;
+                pending = answer
+                    .unprocessed_items
+                    .and_then(|mut left| left.remove(&self.table_name))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                attempt += 1;
+                if attempt > BATCH_WRITE_RETRIES {
+                    return Err(StoreError::backend(anyhow::anyhow!(
+                        "DynamoDB BatchWriteItem: {} items still unprocessed after {BATCH_WRITE_RETRIES} retries",
+                        pending.len()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+        }
+        Ok(())
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> StoreResult<()> {

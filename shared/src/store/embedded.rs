@@ -726,6 +726,36 @@ impl Table for EmbeddedTable {
         }
         self.blocking(move |db| apply_ops(db, ops)).await
     }
+
+    /// One durable commit for the lot, instead of one per item.
+    async fn put_all(&self, items: Vec<Item>) -> StoreResult<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.blocking(move |db| put_all_blocking(db, items)).await
+    }
+}
+
+fn put_all_blocking(db: &Database, batch: Vec<Item>) -> StoreResult<()> {
+    let mut seen = HashSet::new();
+    for item in &batch {
+        check_attribute_names(item.attrs.keys())?;
+        if !seen.insert(&item.key) {
+            return Err(StoreError::backend(anyhow::anyhow!(
+                "a batch puts the same item twice"
+            )));
+        }
+    }
+    let txn = db.begin_write().map_err(db_err)?;
+    {
+        let mut items = txn.open_table(ITEMS).map_err(db_err)?;
+        let mut gsi = txn.open_table(GSI1).map_err(db_err)?;
+        for item in &batch {
+            let stored = load(&items, &item.key)?;
+            store_item(&mut items, &mut gsi, stored.as_ref(), item)?;
+        }
+    }
+    txn.commit().map_err(db_err)
 }
 
 #[cfg(test)]

@@ -45,6 +45,26 @@ struct Stored {
     platform: PlatformId,
 }
 
+/// The stored item of one point, expiring after [`RETENTION_DAYS`].
+pub fn item(
+    org: &OrgId,
+    platform: &PlatformId,
+    cluster_id: &str,
+    point: &MetricPoint,
+) -> StoreResult<Item> {
+    let stored = Stored {
+        point: point.clone(),
+        platform: platform.clone(),
+    };
+    let expires = point.timestamp + Duration::days(RETENTION_DAYS);
+    Ok(Item::from_record(
+        keys::metric(org, cluster_id, point.timestamp, platform),
+        &stored,
+    )
+    .map_err(StoreError::Backend)?
+    .expiring_at(expires.timestamp()))
+}
+
 pub async fn record(
     table: &dyn Table,
     org: &OrgId,
@@ -52,22 +72,12 @@ pub async fn record(
     cluster_id: &str,
     point: &MetricPoint,
 ) -> StoreResult<()> {
-    let stored = Stored {
-        point: point.clone(),
-        platform: platform.clone(),
-    };
-    let expires = point.timestamp + Duration::days(RETENTION_DAYS);
-    let item = Item::from_record(
-        keys::metric(org, cluster_id, point.timestamp, platform),
-        &stored,
-    )
-    .map_err(StoreError::Backend)?
-    .expiring_at(expires.timestamp());
-    table.put(item, Condition::Always).await
+    table
+        .put(item(org, platform, cluster_id, point)?, Condition::Always)
+        .await
 }
 
-/// Writes many points of one cluster (imports, benchmarks): the same items as [`record`] writes
-/// one by one, in transactions of at most 25 (the store's limit, as DynamoDB's).
+/// Writes many points of one cluster (imports, benchmarks) in bulk.
 pub async fn record_batch(
     table: &dyn Table,
     org: &OrgId,
@@ -75,30 +85,11 @@ pub async fn record_batch(
     cluster_id: &str,
     points: &[MetricPoint],
 ) -> StoreResult<()> {
-    let mut ops = Vec::with_capacity(points.len());
-    for point in points {
-        let stored = Stored {
-            point: point.clone(),
-            platform: platform.clone(),
-        };
-        let expires = point.timestamp + Duration::days(RETENTION_DAYS);
-        let item = Item::from_record(
-            keys::metric(org, cluster_id, point.timestamp, platform),
-            &stored,
-        )
-        .map_err(StoreError::Backend)?
-        .expiring_at(expires.timestamp());
-        ops.push(crate::store::WriteOp::Put {
-            item,
-            condition: Condition::Always,
-        });
-    }
-    while !ops.is_empty() {
-        let rest = ops.split_off(ops.len().min(25));
-        table.transact(ops).await?;
-        ops = rest;
-    }
-    Ok(())
+    let items = points
+        .iter()
+        .map(|point| item(org, platform, cluster_id, point))
+        .collect::<StoreResult<Vec<_>>>()?;
+    table.put_all(items).await
 }
 
 /// The cluster's points from `since` to `until`, oldest first.

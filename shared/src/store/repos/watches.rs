@@ -25,7 +25,7 @@ pub struct WatchRecord {
 }
 
 impl WatchRecord {
-    fn item(&self) -> StoreResult<Item> {
+    pub fn item(&self) -> StoreResult<Item> {
         Item::from_record(
             keys::watch(&self.org_id, &self.platform_id, &self.cluster_id),
             self,
