@@ -291,6 +291,13 @@ impl Table for CountingTable {
         self.wrote(started, [key], result)
     }
 
+    async fn put_all(&self, items: Vec<Item>) -> StoreResult<()> {
+        let keys: Vec<Key> = items.iter().map(|item| item.key.clone()).collect();
+        let started = Instant::now();
+        let result = self.inner.put_all(items).await;
+        self.wrote(started, &keys, result)
+    }
+
     async fn transact(&self, ops: Vec<WriteOp>) -> StoreResult<()> {
         let keys: Vec<Key> = ops
             .iter()
