@@ -387,3 +387,54 @@ fn moto_mails(moto: &str) -> Vec<Mail> {
         })
         .unwrap_or_default()
 }
+
+// A fake Databricks workspace connected to an org, as the monitoring, schedules and
+// notification tests set it up.
+
+/// A running cluster of 2 i3.xlarge workers (+ the driver: 0.936 USD/h in us-east-1).
+pub fn seed_cluster(fake: &dtap_fakes::FakeDatabricks, name: &str) -> String {
+    fake.add_cluster(json!({
+        "cluster_name": name,
+        "spark_version": "15.4.x-scala2.12",
+        "node_type_id": "i3.xlarge",
+        "num_workers": 2,
+        "aws_attributes": {"zone_id": "us-east-1a"},
+    }))
+}
+
+/// Connects the workspace to the session's org (region us-east-1); the platform's id.
+pub async fn connect_databricks(
+    app: &TestApp,
+    session: &Session,
+    fake: &dtap_fakes::FakeDatabricks,
+) -> String {
+    let reply = post(
+        app,
+        "/v1/platforms",
+        &session.token,
+        json!({"type": "databricks", "name": "Prod", "region": "us-east-1",
+               "credentials": {"workspace_url": fake.url(), "token": fake.config().token}}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The slug of the session's first org.
+pub async fn slug_of(app: &TestApp, session: &Session) -> String {
+    let listed = get(app, "/v1/orgs", &session.token).await;
+    listed.body["data"][0]["slug"].as_str().unwrap().to_owned()
+}
+
+/// The id of the session's first org, for calling the scanner directly.
+pub async fn org_id_of(app: &TestApp, session: &Session) -> dtap_shared::domain::ids::OrgId {
+    let slug = slug_of(app, session).await;
+    dtap_shared::store::repos::orgs::find_by_slug(
+        app.state.store.as_ref(),
+        &dtap_shared::domain::slug::OrgSlug::parse("slug", &slug).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .id
+}

@@ -10,37 +10,15 @@ use async_trait::async_trait;
 use chrono::Duration;
 use dtap_fakes::{FakeDatabricks, Fault};
 use dtap_shared::domain::ids::OrgId;
-use dtap_shared::domain::slug::OrgSlug;
 use dtap_shared::monitor::dispatch::ScanDispatcher;
 use dtap_shared::monitor::{ScanReport, scan_org, tick};
-use dtap_shared::store::repos::orgs;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, Session, TestApp, call, get, invited_member, login, post, spawn_app};
-
-fn seed(fake: &FakeDatabricks, name: &str) -> String {
-    fake.add_cluster(json!({
-        "cluster_name": name,
-        "spark_version": "15.4.x-scala2.12",
-        "node_type_id": "i3.xlarge",
-        "num_workers": 2,
-        "aws_attributes": {"zone_id": "us-east-1a"},
-    }))
-}
-
-async fn connect(app: &TestApp, session: &Session, fake: &FakeDatabricks) -> String {
-    let reply = post(
-        app,
-        "/v1/platforms",
-        &session.token,
-        json!({"type": "databricks", "name": "Prod", "region": "us-east-1",
-               "credentials": {"workspace_url": fake.url(), "token": fake.config().token}}),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    reply.body["data"]["id"].as_str().unwrap().to_owned()
-}
+use crate::helpers::{
+    Reply, Session, TestApp, call, connect_databricks as connect, get, invited_member, login,
+    org_id_of as org_of, post, seed_cluster as seed, slug_of, spawn_app,
+};
 
 async fn put_config(app: &TestApp, session: &Session, body: Value) -> Reply {
     call(
@@ -51,23 +29,6 @@ async fn put_config(app: &TestApp, session: &Session, body: Value) -> Reply {
         Some(body),
     )
     .await
-}
-
-async fn slug_of(app: &TestApp, session: &Session) -> String {
-    let listed = get(app, "/v1/orgs", &session.token).await;
-    listed.body["data"][0]["slug"].as_str().unwrap().to_owned()
-}
-
-async fn org_of(app: &TestApp, session: &Session) -> OrgId {
-    let slug = slug_of(app, session).await;
-    orgs::find_by_slug(
-        app.state.store.as_ref(),
-        &OrgSlug::parse("slug", &slug).unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-    .id
 }
 
 /// Collects what a tick hands out, so the test runs the scans itself.

@@ -6,16 +6,16 @@
 use std::time::{Duration, Instant};
 
 use dtap_fakes::{FakeDatabricks, FakeReceiver};
-use dtap_shared::domain::ids::{OrgId, PlatformId};
+use dtap_shared::domain::ids::PlatformId;
 use dtap_shared::domain::platform::PlatformKind;
-use dtap_shared::domain::slug::OrgSlug;
 use dtap_shared::notify::{self, ClusterRef, NotificationEvent};
 use dtap_shared::secrets::ExposeSecret;
-use dtap_shared::store::repos::orgs;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, Session, TestApp, call, get, invited_member, post, spawn_app_with};
+use crate::helpers::{
+    Reply, Session, TestApp, call, get, invited_member, org_id_of as org_of, post, spawn_app_with,
+};
 
 const ROUTING_KEY: &str = "R0UTINGkey0123456789abcdefABCDEF";
 const SLACK_PATH: &str = "/services/T0001/B0002/XXXXsecretXXXX";
@@ -62,19 +62,6 @@ async fn test_channel(app: &TestApp, session: &Session, id: &str) -> Reply {
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     reply
-}
-
-async fn org_of(app: &TestApp, session: &Session) -> OrgId {
-    let listed = get(app, "/v1/orgs", &session.token).await;
-    let slug = listed.body["data"][0]["slug"].as_str().unwrap().to_owned();
-    orgs::find_by_slug(
-        app.state.store.as_ref(),
-        &OrgSlug::parse("slug", &slug).unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-    .id
 }
 
 fn assert_no_secret(body: &Value) {

@@ -19,7 +19,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Reply, Session, TestApp, call, get, invited_member, login, post, spawn_app, spawn_app_on_moto,
+    Reply, Session, TestApp, call, connect_databricks as connect, get, invited_member, login, post,
+    seed_cluster as seed, spawn_app, spawn_app_on_moto,
 };
 
 /// Collects what a tick hands out, so the test carries the runs out itself.
@@ -76,29 +77,6 @@ async fn tick_and_scan(app: &TestApp) -> usize {
             .len();
     }
     runs
-}
-
-fn seed(fake: &FakeDatabricks, name: &str) -> String {
-    fake.add_cluster(json!({
-        "cluster_name": name,
-        "spark_version": "15.4.x-scala2.12",
-        "node_type_id": "i3.xlarge",
-        "num_workers": 2,
-        "aws_attributes": {"zone_id": "us-east-1a"},
-    }))
-}
-
-async fn connect(app: &TestApp, session: &Session, fake: &FakeDatabricks) -> String {
-    let reply = post(
-        app,
-        "/v1/platforms",
-        &session.token,
-        json!({"type": "databricks", "name": "Prod", "region": "us-east-1",
-               "credentials": {"workspace_url": fake.url(), "token": fake.config().token}}),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    reply.body["data"]["id"].as_str().unwrap().to_owned()
 }
 
 async fn create(app: &TestApp, session: &Session, body: Value) -> String {
