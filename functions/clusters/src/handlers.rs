@@ -13,7 +13,7 @@ use dtap_shared::domain::ids::OrgId;
 use dtap_shared::domain::platform::{ClusterInfo, ClusterState, PlatformKind};
 use dtap_shared::notify::{self, ClusterRef, NotificationEvent};
 use dtap_shared::operations::{
-    self, Initiator, OpError, Target, connect_record, hibernated_by_us, status_word,
+    self, Initiator, OpError, connect_record, hibernated_by_us, status_word,
 };
 use dtap_shared::store::repos::clusters::{self as managed, ClusterRecord};
 use dtap_shared::store::repos::platforms::{self as repo, PlatformRecord};
@@ -322,26 +322,9 @@ pub async fn hibernate_cluster(
     Path((platform, cluster_id)): Path<(String, String)>,
 ) -> ApiResult<Envelope<Hibernated>> {
     let cluster_id = resolve::cluster_id(&cluster_id)?;
-    let Resolved {
-        record,
-        platform,
-        managed,
-    } = resolve::resolve(&state, &auth.org.id, &platform, cluster_id).await?;
-    let cluster = ClusterRef {
-        platform_id: record.id.clone(),
-        platform: record.kind,
-        cluster_id: cluster_id.to_owned(),
-        name: managed
-            .as_ref()
-            .map_or_else(|| cluster_id.to_owned(), |managed| managed.name.clone()),
-    };
-    let target = Target {
-        org: &auth.org.id,
-        record: &record,
-        platform: platform.as_ref(),
-        cluster_id,
-        managed,
-    };
+    let resolved = resolve::resolve(&state, &auth.org.id, &platform, cluster_id).await?;
+    let record = &resolved.record;
+    let (cluster, target) = resolved.act_on(&auth.org.id, cluster_id);
     let initiator = Initiator::User(auth.user.id.clone());
     let outcome = operations::hibernate(&state, target, initiator, "manual".to_owned(), None).await;
     notify_outcome(&state, &auth.org.id, cluster, "hibernate", &outcome).await;
@@ -377,26 +360,9 @@ pub async fn resume_cluster(
     Path((platform, cluster_id)): Path<(String, String)>,
 ) -> ApiResult<Envelope<Resuming>> {
     let cluster_id = resolve::cluster_id(&cluster_id)?;
-    let Resolved {
-        record,
-        platform,
-        managed,
-    } = resolve::resolve(&state, &auth.org.id, &platform, cluster_id).await?;
-    let cluster = ClusterRef {
-        platform_id: record.id.clone(),
-        platform: record.kind,
-        cluster_id: cluster_id.to_owned(),
-        name: managed
-            .as_ref()
-            .map_or_else(|| cluster_id.to_owned(), |managed| managed.name.clone()),
-    };
-    let target = Target {
-        org: &auth.org.id,
-        record: &record,
-        platform: platform.as_ref(),
-        cluster_id,
-        managed,
-    };
+    let resolved = resolve::resolve(&state, &auth.org.id, &platform, cluster_id).await?;
+    let record = &resolved.record;
+    let (cluster, target) = resolved.act_on(&auth.org.id, cluster_id);
     let initiator = Initiator::User(auth.user.id.clone());
     let outcome = operations::resume(&state, target, initiator, "manual".to_owned()).await;
     notify_outcome(&state, &auth.org.id, cluster, "resume", &outcome).await;

@@ -5,7 +5,8 @@ use dtap_shared::AppState;
 use dtap_shared::api::ApiError;
 use dtap_shared::domain::ids::{OrgId, PlatformId};
 use dtap_shared::domain::platform::PlatformKind;
-use dtap_shared::operations::{OpError, connect_record};
+use dtap_shared::notify::ClusterRef;
+use dtap_shared::operations::{OpError, Target, connect_record};
 use dtap_shared::platforms::{Platform, PlatformError};
 use dtap_shared::store::repos::clusters::{self as managed, ClusterRecord};
 use dtap_shared::store::repos::platforms::{self as repo, PlatformRecord};
@@ -45,6 +46,29 @@ pub struct Resolved {
     pub record: PlatformRecord,
     pub platform: Box<dyn Platform>,
     pub managed: Option<ClusterRecord>,
+}
+
+impl Resolved {
+    /// The cluster as notifications name it, and the action path's target.
+    pub fn act_on<'a>(&'a self, org: &'a OrgId, cluster_id: &'a str) -> (ClusterRef, Target<'a>) {
+        let cluster = ClusterRef {
+            platform_id: self.record.id.clone(),
+            platform: self.record.kind,
+            cluster_id: cluster_id.to_owned(),
+            name: self
+                .managed
+                .as_ref()
+                .map_or_else(|| cluster_id.to_owned(), |managed| managed.name.clone()),
+        };
+        let target = Target {
+            org,
+            record: &self.record,
+            platform: self.platform.as_ref(),
+            cluster_id,
+            managed: self.managed.clone(),
+        };
+        (cluster, target)
+    }
 }
 
 /// `{platform}` is a type (`databricks`) or a platform id (`plat_…`). A type with several
