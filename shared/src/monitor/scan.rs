@@ -360,6 +360,17 @@ impl Outbox {
     }
 
     async fn send(self, state: &AppState, org: &OrgId) {
+        if self.by_cluster.is_empty() {
+            return;
+        }
+        // The org's channels are read once for the whole scan; with none, nothing more is read.
+        let Some(channels) = crate::notify::channels_of(state, org).await else {
+            return;
+        };
+        if channels.is_empty() {
+            return;
+        }
+        let channels = &channels;
         let mut sends = Vec::with_capacity(self.by_cluster.len());
         for (_, notices) in self.by_cluster {
             sends.push(
@@ -367,10 +378,10 @@ impl Outbox {
                     for notice in notices {
                         match notice {
                             Notice::Publish(event) => {
-                                crate::notify::publish(state, org, event).await;
+                                crate::notify::publish_to(state, org, channels, event).await;
                             }
                             Notice::Clear(cluster) => {
-                                crate::notify::clear(state, org, &cluster).await;
+                                crate::notify::clear_on(state, org, channels, &cluster).await;
                             }
                         }
                     }

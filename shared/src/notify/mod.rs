@@ -271,17 +271,43 @@ impl Message {
 /// Delivers `event` to every channel of the org that subscribes to it (and resolves PagerDuty
 /// incidents it clears). Never fails: problems are recorded on the deliveries and logged.
 pub async fn publish(state: &AppState, org: &OrgId, event: NotificationEvent) -> PublishReport {
-    let event = event.at(state.clock.now());
-    let store = state.store.as_ref();
-    let channels = match repo::list(store, org).await {
-        Ok(channels) => channels,
+    match channels_of(state, org).await {
+        Some(channels) => publish_to(state, org, &channels, event).await,
+        None => PublishReport::default(),
+    }
+}
+
+/// The cluster is no longer idle (busy again, or gone): resolves the PagerDuty incidents open
+/// about it. Sends nothing else. Never fails.
+pub async fn clear(state: &AppState, org: &OrgId, cluster: &ClusterRef) -> PublishReport {
+    match channels_of(state, org).await {
+        Some(channels) => clear_on(state, org, &channels, cluster).await,
+        None => PublishReport::default(),
+    }
+}
+
+/// The org's channels, read once by a caller that sends many events (a scan); `None` when they
+/// could not be read (logged).
+pub async fn channels_of(state: &AppState, org: &OrgId) -> Option<Vec<ChannelRecord>> {
+    match repo::list(state.store.as_ref(), org).await {
+        Ok(channels) => Some(channels),
         Err(err) => {
-            tracing::error!(org_id = %org, event = %event.kind, error = format!("{err:#}"), "could not list notification channels");
-            return PublishReport::default();
+            tracing::error!(org_id = %org, error = format!("{err:#}"), "could not list notification channels");
+            None
         }
-    };
+    }
+}
+
+/// [`publish`] to channels already read.
+pub async fn publish_to(
+    state: &AppState,
+    org: &OrgId,
+    channels: &[ChannelRecord],
+    event: NotificationEvent,
+) -> PublishReport {
+    let event = event.at(state.clock.now());
     let mut jobs = Vec::new();
-    for channel in &channels {
+    for channel in channels {
         if !channel.subscribes(event.kind) {
             continue;
         }
@@ -295,22 +321,19 @@ pub async fn publish(state: &AppState, org: &OrgId, event: NotificationEvent) ->
         jobs.push((channel, message));
     }
     if let (true, Some(cluster)) = (event.clears_incidents(), &event.cluster) {
-        jobs.extend(resolves(state, org, cluster, &channels).await);
+        jobs.extend(resolves(state, org, cluster, channels).await);
     }
     deliver_all(state, jobs).await
 }
 
-/// The cluster is no longer idle (busy again, or gone): resolves the PagerDuty incidents open
-/// about it. Sends nothing else. Never fails.
-pub async fn clear(state: &AppState, org: &OrgId, cluster: &ClusterRef) -> PublishReport {
-    let channels = match repo::list(state.store.as_ref(), org).await {
-        Ok(channels) => channels,
-        Err(err) => {
-            tracing::error!(org_id = %org, error = format!("{err:#}"), "could not list notification channels");
-            return PublishReport::default();
-        }
-    };
-    let jobs = resolves(state, org, cluster, &channels).await;
+/// [`clear`] on channels already read.
+pub async fn clear_on(
+    state: &AppState,
+    org: &OrgId,
+    channels: &[ChannelRecord],
+    cluster: &ClusterRef,
+) -> PublishReport {
+    let jobs = resolves(state, org, cluster, channels).await;
     deliver_all(state, jobs).await
 }
 
