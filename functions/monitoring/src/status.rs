@@ -37,13 +37,7 @@ pub async fn status_of(
 ) -> ApiResult<MonitoringStatus> {
     let store = state.store.as_ref();
     let since = state.clock.now() - Duration::hours(24);
-    let mut recent = 0;
-    actions::for_each(store, org, |action| {
-        if action.created_at >= since {
-            recent += 1;
-        }
-    })
-    .await?;
+    let recent = actions::count_since(store, org, since).await?;
     let platforms_connected = platforms::list(store, org).await?.len();
     Ok(MonitoringStatus {
         enabled: monitor.enabled,

@@ -115,6 +115,37 @@ pub async fn replace(table: &dyn Table, action: &ActionRecord) -> StoreResult<()
         .await
 }
 
+/// How many of the org's actions were created at or after `since`: read newest first, stopping
+/// at the first older one (ids are ULIDs, so the partition is in creation order), rather than
+/// reading the org's whole history.
+pub async fn count_since(
+    table: &dyn Table,
+    org: &OrgId,
+    since: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let mut count = 0;
+    let mut cursor = None;
+    loop {
+        let query = Query::partition(Index::Primary, keys::org_partition(org))
+            .begins_with(keys::actions_prefix())
+            .limit(100)
+            .descending()
+            .after(cursor);
+        let page = table.query(&query).await?;
+        for item in &page.items {
+            let action: ActionRecord = item.record().map_err(StoreError::Backend)?;
+            if action.created_at < since {
+                return Ok(count);
+            }
+            count += 1;
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(count),
+        }
+    }
+}
+
 /// Calls `visit` with every action of the org, oldest first, a page at a time.
 pub async fn for_each(
     table: &dyn Table,
@@ -135,5 +166,59 @@ pub async fn for_each(
             Some(next) => cursor = Some(next),
             None => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::store::embedded::EmbeddedTable;
+
+    fn action(org: &OrgId, at: DateTime<Utc>) -> ActionRecord {
+        ActionRecord {
+            id: ActionId::generate(),
+            org_id: org.clone(),
+            platform_id: "plat_01hzy8k7m3q4w5e6r7t8y9u0ia".into(),
+            cluster_id: "prod-etl".into(),
+            action_type: ActionType::Hibernate,
+            status: ActionStatus::Completed,
+            created_at: at,
+            completed_at: Some(at),
+            rates: None,
+            resumed_at: None,
+            requested_by: None,
+            reason: None,
+            error: None,
+            initiator: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_only_the_actions_since_a_moment() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = EmbeddedTable::open(&dir.path().join("t.redb")).unwrap();
+        let org = OrgId::generate();
+        let now = Utc::now();
+        for hours_ago in [30, 26, 2, 1] {
+            create(&table, &action(&org, now - Duration::hours(hours_ago)))
+                .await
+                .unwrap();
+            // ULIDs order by millisecond; keep the actions apart.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        create(&table, &action(&OrgId::generate(), now))
+            .await
+            .unwrap();
+        let day_ago = now - Duration::hours(24);
+        assert_eq!(count_since(&table, &org, day_ago).await.unwrap(), 2);
+        assert_eq!(
+            count_since(&table, &org, now - Duration::hours(48))
+                .await
+                .unwrap(),
+            4
+        );
+        assert_eq!(count_since(&table, &org, now).await.unwrap(), 0);
     }
 }
